@@ -1,0 +1,100 @@
+"""Profiles and the resolved configuration of one run, as plain frozen dataclasses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+
+from bench.errors import BenchError
+from bench.synthetic import SyntheticSpec
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 8
+    max_epochs: int = 3
+    patience: int | None = None  # epochs without val-CCC improvement before stopping
+    lr: float | None = None  # None: the strategy's default
+    head_lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 2  # steps excluded from throughput
+    max_seconds: float | None = None  # crop longer clips
+    num_workers: int = 0
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    summary: str
+    model: str
+    seeds: int
+    train: TrainConfig
+    synthetic: SyntheticSpec = field(default_factory=SyntheticSpec)
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke",
+        summary="tiny random-init wav2vec2-style model, 48 synthetic clips: checks the whole path in seconds",
+        model="tiny-w2v2",
+        seeds=1,
+        train=TrainConfig(batch_size=4, max_epochs=2, warmup_steps=2, max_seconds=2.0),
+        synthetic=SyntheticSpec(n_speakers=12, clips_per_speaker=4, min_seconds=1.0, max_seconds=2.0),
+    ),
+    "quick": Profile(
+        name="quick",
+        summary="small random-init wav2vec2-style model, 400 synthetic clips: a CPU-sized comparison",
+        model="small-w2v2",
+        seeds=1,
+        train=TrainConfig(batch_size=8, max_epochs=4, warmup_steps=5, max_seconds=4.0, head_lr=1e-3),
+        synthetic=SyntheticSpec(n_speakers=20, clips_per_speaker=20, min_seconds=1.5, max_seconds=3.5),
+    ),
+    "study": Profile(
+        name="study",
+        summary="facebook/wav2vec2-base, early stopping on validation CCC, 3 seeds (the study's setup)",
+        model="facebook/wav2vec2-base",
+        seeds=3,
+        train=TrainConfig(batch_size=16, max_epochs=30, patience=5, warmup_steps=20, max_seconds=8.0, num_workers=4),
+        synthetic=SyntheticSpec(n_speakers=60, clips_per_speaker=60, min_seconds=2.0, max_seconds=8.0),
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    if name not in PROFILES:
+        raise BenchError(f"unknown profile {name!r}; valid profiles: {', '.join(PROFILES)}")
+    return PROFILES[name]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one (strategy, seed) run needs; hashed to identify the run for resuming."""
+
+    profile: str
+    strategy: str
+    seed: int
+    model: str
+    weights: str
+    dataset: str
+    data_root: str | None
+    strict: bool
+    device: str
+    train: TrainConfig
+    synthetic: SyntheticSpec
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunConfig:
+        d = dict(d)
+        d["train"] = TrainConfig(**d["train"])
+        d["synthetic"] = SyntheticSpec(**d["synthetic"])
+        return cls(**d)
+
+    def config_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+    def with_train(self, **changes) -> RunConfig:
+        return replace(self, train=replace(self.train, **changes))

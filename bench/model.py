@@ -1,0 +1,196 @@
+"""The SER model: a transformers Wav2Vec2 backbone, mean pooling over valid frames, a small head.
+
+The forward pass is split at transformer-layer boundaries (`embed` -> `run_layers` -> `pool_head`)
+so that a strategy's frozen prefix can run once and be cached, and the rest trained on its output.
+The split reproduces `Wav2Vec2Model.forward` exactly (a test checks it) with two recorded choices:
+SpecAugment and LayerDrop are switched off, so that every strategy trains the same function and a
+cached prefix equals the uncached one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import Wav2Vec2Config, Wav2Vec2Model
+from transformers.masking_utils import create_bidirectional_mask
+
+from bench.errors import BenchError
+
+log = logging.getLogger(__name__)
+
+# Architectures we can build without the network. Presets have no pretrained weights at all;
+# known hub names fall back to their architecture when the weights cannot be downloaded.
+PRESETS: dict[str, dict] = {
+    "tiny-w2v2": dict(
+        hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64,
+        conv_dim=(32, 32, 32, 32, 32, 32, 32), num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+    ),
+    "small-w2v2": dict(
+        hidden_size=128, num_hidden_layers=6, num_attention_heads=4, intermediate_size=512,
+        conv_dim=(128, 128, 128, 128, 128, 128, 128), num_conv_pos_embeddings=32,
+        num_conv_pos_embedding_groups=8,
+    ),
+}
+KNOWN_ARCHITECTURES: dict[str, dict] = {
+    "facebook/wav2vec2-base": {},  # Wav2Vec2Config() defaults are the base architecture
+    "facebook/wav2vec2-base-960h": {},
+}
+# Recorded in every result: the two places we deviate from the checkpoint's training config.
+CONFIG_OVERRIDES = {"mask_time_prob": 0.0, "mask_feature_prob": 0.0, "layerdrop": 0.0}
+
+
+@dataclass(frozen=True)
+class LoadedBackbone:
+    model: Wav2Vec2Model
+    weights: str  # "pretrained" | "random-init"
+    note: str | None  # why random-init, when it was not asked for
+
+
+def architecture_config(name: str) -> Wav2Vec2Config:
+    """Config for a preset or known hub name without touching the network."""
+    if name in PRESETS:
+        return Wav2Vec2Config(**PRESETS[name], **CONFIG_OVERRIDES)
+    if name in KNOWN_ARCHITECTURES:
+        return Wav2Vec2Config(**KNOWN_ARCHITECTURES[name], **CONFIG_OVERRIDES)
+    return Wav2Vec2Config.from_pretrained(name, **CONFIG_OVERRIDES)
+
+
+def load_backbone(name: str, weights: str, seed: int) -> LoadedBackbone:
+    """Load `name` (preset, local path or hub id) under the weights policy auto|pretrained|random."""
+    if weights not in ("auto", "pretrained", "random"):
+        raise BenchError(f"--weights must be auto, pretrained or random, not {weights!r}")
+    if name in PRESETS:
+        if weights == "pretrained":
+            raise BenchError(f"model preset {name!r} has no pretrained weights; use --weights random or auto")
+        torch.manual_seed(seed)
+        return LoadedBackbone(Wav2Vec2Model(architecture_config(name)), "random-init", None)
+    if weights != "random":
+        try:
+            model = Wav2Vec2Model.from_pretrained(name, **CONFIG_OVERRIDES)
+            return LoadedBackbone(model, "pretrained", None)
+        except (OSError, ValueError) as exc:
+            if weights == "pretrained":
+                raise BenchError(
+                    f"cannot load pretrained weights for {name!r}: {exc}. Check the name/path and "
+                    f"the network, or pass --weights auto to fall back to random init"
+                ) from None
+            note = f"pretrained weights for {name!r} unavailable ({type(exc).__name__}); using RANDOM-INIT weights of the same architecture"
+    else:
+        note = None
+    try:
+        config = architecture_config(name)
+    except OSError as exc:
+        raise BenchError(
+            f"cannot get the architecture of {name!r} offline: {exc}. Use a local path, a preset "
+            f"({', '.join(PRESETS)}) or one of {', '.join(KNOWN_ARCHITECTURES)}"
+        ) from None
+    torch.manual_seed(seed)
+    return LoadedBackbone(Wav2Vec2Model(config), "random-init", note)
+
+
+class SERModel(nn.Module):
+    """Backbone + masked mean pooling + regression head with `n_outputs` outputs."""
+
+    def __init__(self, backbone: Wav2Vec2Model, head_seed: int, n_outputs: int = 3, head_hidden: int = 256):
+        super().__init__()
+        self.backbone = backbone
+        cfg = backbone.config
+        self.stable_layer_norm = bool(cfg.do_stable_layer_norm)
+        # The head's initialisation depends only on the seed, never on the strategy or the backbone.
+        gen_state = torch.random.get_rng_state()
+        torch.manual_seed(head_seed)
+        self.head = nn.Sequential(
+            nn.Linear(cfg.hidden_size, head_hidden), nn.GELU(), nn.Dropout(0.1), nn.Linear(head_hidden, n_outputs)
+        )
+        torch.random.set_rng_state(gen_state)
+        # Lowest encoder layer that trains; everything below runs in eval mode (set by the strategy).
+        self.frozen_prefix_layers = 0
+
+    @property
+    def layers(self) -> nn.ModuleList:
+        return self.backbone.encoder.layers
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    def train(self, mode: bool = True) -> SERModel:
+        super().train(mode)
+        if mode:
+            # Frozen modules run in eval mode (no dropout) so their output is deterministic and
+            # a cached prefix equals the uncached one.
+            self.backbone.feature_extractor.eval()
+            if self.frozen_prefix_layers > 0:
+                enc = self.backbone.encoder
+                for m in (self.backbone.feature_projection, enc.pos_conv_embed, enc.layer_norm, enc.dropout):
+                    m.eval()
+                for layer in self.layers[: self.frozen_prefix_layers]:
+                    layer.eval()
+        return self
+
+    def frame_mask(self, attention_mask: torch.Tensor, n_frames: int) -> torch.Tensor:
+        """(B, samples) sample mask -> (B, frames) bool mask of frames that see real audio."""
+        return self.backbone._get_feature_vector_attention_mask(n_frames, attention_mask).bool()
+
+    def embed(self, input_values: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Waveform (B, S) -> hidden state entering layer 0 (B, T, D) and the frame mask (B, T)."""
+        bb = self.backbone
+        feats = bb.feature_extractor(input_values).transpose(1, 2)
+        mask = self.frame_mask(attention_mask, feats.shape[1])
+        hidden, _ = bb.feature_projection(feats)
+        hidden = hidden.masked_fill(~mask.unsqueeze(-1), 0.0)
+        enc = bb.encoder
+        hidden = hidden + enc.pos_conv_embed(hidden)
+        if not self.stable_layer_norm:
+            hidden = enc.layer_norm(hidden)
+        return enc.dropout(hidden), mask
+
+    def run_layers(self, hidden: torch.Tensor, mask: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Run encoder layers [start, stop) on `hidden`."""
+        attn = create_bidirectional_mask(config=self.backbone.config, inputs_embeds=hidden, attention_mask=mask)
+        for layer in self.layers[start:stop]:
+            hidden = layer(hidden, attention_mask=attn)
+        return hidden
+
+    def pool_head(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.stable_layer_norm:
+            hidden = self.backbone.encoder.layer_norm(hidden)
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+        return self.head(pooled)
+
+    def prefix(self, input_values: torch.Tensor, attention_mask: torch.Tensor, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hidden state entering layer `stop`, and the frame mask."""
+        hidden, mask = self.embed(input_values, attention_mask)
+        return self.run_layers(hidden, mask, 0, stop), mask
+
+    def forward(self, input_values: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden, mask = self.embed(input_values, attention_mask)
+        return self.pool_head(self.run_layers(hidden, mask, 0, self.num_layers), mask)
+
+    def forward_from(self, hidden: torch.Tensor, mask: torch.Tensor, start: int) -> torch.Tensor:
+        """Finish the forward pass from a (cached) hidden state entering layer `start`."""
+        return self.pool_head(self.run_layers(hidden, mask, start, self.num_layers), mask)
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(total, trainable) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return total, trainable
+
+
+def build_model(name: str, weights: str, seed: int, strategy) -> tuple[SERModel, LoadedBackbone]:
+    """Load the backbone, attach the seeded head, freeze everything, then let the strategy unfreeze."""
+    loaded = load_backbone(name, weights, seed)
+    model = SERModel(loaded.model, head_seed=seed + 1_000_003)
+    for p in model.backbone.parameters():
+        p.requires_grad = False
+    strategy.validate(model.num_layers)
+    strategy.apply(model)
+    model.frozen_prefix_layers = strategy.first_trainable_layer(model.num_layers) or 0
+    return model, loaded

@@ -1,0 +1,92 @@
+"""Run a plan of (strategy, seed) runs, each in a fresh process; the parent schedules, shows
+progress and collects results. A crash in one run becomes a failed result and the sweep goes on."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue as queue_mod
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from bench.config import RunConfig
+from bench.results import read_result, result_path, write_result
+
+
+def _child(cfg_dict: dict, path: str, events: mp.Queue) -> None:
+    # Imports happen here, in the fresh process, so nothing is shared with the parent or siblings.
+    from bench.config import RunConfig
+    from bench.worker import run_guarded
+
+    result = run_guarded(RunConfig.from_dict(cfg_dict), progress=events.put)
+    write_result(path, result)
+
+
+def _failed_exit(cfg: RunConfig, exitcode: int | None) -> dict:
+    from bench.worker import base_result
+
+    result = base_result(cfg)
+    how = f"killed by signal {-exitcode}" if exitcode and exitcode < 0 else f"exit code {exitcode}"
+    result["error"] = f"run process died without a result ({how}); an out-of-memory kill by the OS looks like this"
+    return result
+
+
+def run_one_isolated(cfg: RunConfig, path: Path, on_event: Callable[[dict], None]) -> dict:
+    ctx = mp.get_context("spawn")
+    events: mp.Queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(cfg.to_dict(), str(path), events), daemon=False)
+    path.unlink(missing_ok=True)
+    proc.start()
+    while proc.is_alive() or not events.empty():
+        try:
+            on_event(events.get(timeout=0.2))
+        except queue_mod.Empty:
+            pass
+    proc.join()
+    result = read_result(path)
+    if result is None:
+        result = _failed_exit(cfg, proc.exitcode)
+        write_result(path, result)
+    return result
+
+
+def run_sweep(configs: list[RunConfig], out_dir: Path, console: Console, force: bool = False) -> list[dict]:
+    """Run every config not already done (same run_id, status ok) unless `force`; return all results."""
+    results: list[dict] = []
+    live = console.is_terminal and not console.quiet
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=console, disable=not live) as bar:
+        overall = bar.add_task("sweep", total=len(configs))
+        for cfg in configs:
+            path = result_path(out_dir, cfg.strategy, cfg.seed)
+            old = read_result(path)
+            if not force and old and old.get("run_id") == cfg.config_hash() and old.get("status") == "ok":
+                console.log(f"[dim]skip {cfg.strategy} seed {cfg.seed}: result exists ({path.name}); --force reruns[/dim]")
+                results.append(old)
+                bar.advance(overall)
+                continue
+            current = bar.add_task(f"{cfg.strategy} (seed {cfg.seed})", total=None)
+
+            def on_event(e: dict, current=current, cfg=cfg) -> None:
+                if e.get("phase") == "train":
+                    total = e["epochs"] * e["steps"]
+                    bar.update(current, total=total, completed=e["epoch"] * e["steps"] + e["step"],
+                               description=f"{cfg.strategy} (seed {cfg.seed}) epoch {e['epoch'] + 1}/{e['epochs']}")
+                elif e.get("phase") == "cache":
+                    bar.update(current, description=f"{cfg.strategy} (seed {cfg.seed}) building cache")
+                elif e.get("phase") == "val" and not live:
+                    console.print(f"  {cfg.strategy} seed {cfg.seed} epoch {e['epoch'] + 1}/{e['epochs']}: "
+                                  f"val CCC {e['val_ccc_mean']:.3f}")
+
+            result = run_one_isolated(cfg, path, on_event)
+            bar.remove_task(current)
+            bar.advance(overall)
+            status = result["status"]
+            if status == "ok":
+                console.print(f"[green]done[/green] {cfg.strategy} seed {cfg.seed}: test CCC {result['metrics']['ccc_mean']:.3f}")
+            else:
+                console.print(f"[red]{status}[/red] {cfg.strategy} seed {cfg.seed}: {result['error']}")
+            results.append(result)
+    return results

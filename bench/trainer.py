@@ -1,0 +1,185 @@
+"""The training loop, read top to bottom: batches in, CCC loss, backward, step, validate, keep the
+best epoch, test it. Precision and caching are decided before the loop; its body is the same for
+every strategy."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from bench.batching import AudioDataset, Batch, bucket_batches, make_loader, padding_fraction
+from bench.cache import CachedBatch, PrefixCache, build_cache
+from bench.ccc import ccc, ccc_loss
+from bench.config import TrainConfig
+from bench.meter import StepTimer
+from bench.model import SERModel
+
+Progress = Callable[[dict], None]
+
+
+@dataclass(frozen=True)
+class Precision:
+    """What `amp` resolved to on this device."""
+
+    name: str  # fp32 | fp16 | bf16
+    autocast_dtype: torch.dtype | None
+    loss_scaling: bool
+
+
+def resolve_precision(requested: str, device: torch.device) -> Precision:
+    """fp16 with loss scaling on CUDA; bf16 where fp16 autocast is not available (CPU)."""
+    if requested == "fp32":
+        return Precision("fp32", None, False)
+    if requested == "auto":
+        requested = "fp16" if device.type == "cuda" else "bf16"
+    if requested == "fp16":
+        return Precision("fp16", torch.float16, device.type == "cuda")
+    return Precision("bf16", torch.bfloat16, False)
+
+
+@dataclass
+class EpochLog:
+    epoch: int
+    train_loss: float
+    val_ccc: dict[str, float]
+    val_ccc_mean: float
+    epoch_time_s: float
+    elapsed_s: float  # wall clock since training started (cache build included)
+
+
+@dataclass
+class TrainOutcome:
+    history: list[EpochLog]
+    best_epoch: int
+    test_ccc: dict[str, float]
+    test_ccc_mean: float
+    test_predictions: list[list[float]]
+    test_targets: list[list[float]]
+    cache_build_s: float | None
+    cache_mib: float | None
+    train_wall_s: float
+    padding_fraction: float
+    timer: StepTimer
+    notes: list[str] = field(default_factory=list)
+
+
+def _to(batch: Batch | CachedBatch, device: torch.device) -> Batch | CachedBatch:
+    if isinstance(batch, CachedBatch):
+        return CachedBatch(batch.hidden.to(device, non_blocking=True), batch.frame_mask.to(device),
+                           batch.targets.to(device), batch.index, batch.audio_seconds)
+    return Batch(batch.inputs.to(device, non_blocking=True), batch.attention_mask.to(device),
+                 batch.targets.to(device), batch.index, batch.audio_seconds)
+
+
+def _forward(model: SERModel, batch: Batch | CachedBatch) -> torch.Tensor:
+    if isinstance(batch, CachedBatch):
+        return model.forward_from(batch.hidden.float(), batch.frame_mask, model.frozen_prefix_layers)
+    return model(batch.inputs, batch.attention_mask)
+
+
+def _batches(ds: AudioDataset, cache: PrefixCache | None, order: list[list[int]], workers: int):
+    if cache is not None:
+        return (cache.batch(b) for b in order)
+    return iter(make_loader(ds, order, workers))
+
+
+@torch.no_grad()
+def evaluate(model: SERModel, ds: AudioDataset, cache: PrefixCache | None, cfg: TrainConfig,
+             device: torch.device, precision: Precision, dims: tuple[str, ...]) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+    """CCC per dimension over a whole split, plus predictions and targets in dataset order."""
+    model.eval()
+    order = bucket_batches(ds.lengths(), cfg.batch_size, seed=0, epoch=0, shuffle=False)
+    preds = torch.zeros(len(ds), len(dims))
+    targets = torch.zeros(len(ds), len(dims))
+    for batch in _batches(ds, cache, order, cfg.num_workers):
+        batch = _to(batch, device)
+        with torch.autocast(device.type, dtype=precision.autocast_dtype or torch.float32,
+                            enabled=precision.autocast_dtype is not None):
+            out = _forward(model, batch)
+        preds[batch.index] = out.float().cpu()
+        targets[batch.index] = batch.targets.float().cpu()
+    values = ccc(preds, targets)
+    return {d: float(v) for d, v in zip(dims, values, strict=True)}, preds.numpy(), targets.numpy()
+
+
+def train(model: SERModel, data: dict[str, AudioDataset], dims: tuple[str, ...], cfg: TrainConfig,
+          lr: float, precision: Precision, use_cache: bool, seed: int, device: torch.device,
+          progress: Progress = lambda event: None) -> TrainOutcome:
+    t_start = time.perf_counter()
+    model.to(device)
+    notes: list[str] = []
+
+    caches: dict[str, PrefixCache | None] = {s: None for s in data}
+    cache_build_s = cache_mib = None
+    if use_cache:
+        progress({"phase": "cache"})
+        for split, ds in data.items():
+            caches[split] = build_cache(model, ds, model.frozen_prefix_layers, device, cfg.batch_size,
+                                        precision.autocast_dtype, cfg.num_workers)
+        cache_build_s = sum(c.build_s for c in caches.values() if c)
+        cache_mib = sum(c.nbytes for c in caches.values() if c) / 2**20
+
+    head = [p for p in model.head.parameters() if p.requires_grad]
+    body = [p for p in model.backbone.parameters() if p.requires_grad]
+    groups = [{"params": head, "lr": cfg.head_lr}] + ([{"params": body, "lr": lr}] if body else [])
+    optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision.loss_scaling)
+    timer = StepTimer(device, cfg.warmup_steps)
+    train_ds = data["train"]
+    lengths = train_ds.lengths()
+
+    history: list[EpochLog] = []
+    best_mean, best_epoch, best_state, stale = -float("inf"), -1, None, 0
+    pads = []
+    for epoch in range(cfg.max_epochs):
+        model.train()
+        order = bucket_batches(lengths, cfg.batch_size, seed, epoch)
+        pads.append(padding_fraction(order, lengths))
+        losses = []
+        t_epoch = time.perf_counter()
+        timer.start_epoch()
+        for step, batch in enumerate(_batches(train_ds, caches["train"], order, cfg.num_workers)):
+            batch = _to(batch, device)
+            with timer.step(len(batch.index), batch.audio_seconds):
+                with torch.autocast(device.type, dtype=precision.autocast_dtype or torch.float32,
+                                    enabled=precision.autocast_dtype is not None):
+                    pred = _forward(model, batch)
+                loss = ccc_loss(pred.float(), batch.targets)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            losses.append(loss.item())
+            progress({"phase": "train", "epoch": epoch, "epochs": cfg.max_epochs, "step": step + 1, "steps": len(order)})
+        epoch_time = time.perf_counter() - t_epoch
+        val, _, _ = evaluate(model, data["val"], caches["val"], cfg, device, precision, dims)
+        val_mean = float(np.mean(list(val.values())))
+        history.append(EpochLog(epoch, float(np.mean(losses)), val, val_mean, epoch_time, time.perf_counter() - t_start))
+        progress({"phase": "val", "epoch": epoch, "epochs": cfg.max_epochs, "val_ccc_mean": val_mean})
+        if not np.isfinite(losses).all():
+            notes.append(f"non-finite training loss in epoch {epoch}; stopped")
+            break
+        if val_mean > best_mean:
+            best_mean, best_epoch, stale = val_mean, epoch, 0
+            best_state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+        else:
+            stale += 1
+            if cfg.patience is not None and stale >= cfg.patience:
+                notes.append(f"early stop after epoch {epoch}: no val-CCC gain for {stale} epochs")
+                break
+
+    if best_state is not None:
+        params = dict(model.named_parameters())
+        for n, v in best_state.items():
+            params[n].data.copy_(v)
+    test, preds, targets = evaluate(model, data["test"], caches["test"], cfg, device, precision, dims)
+    return TrainOutcome(
+        history=history, best_epoch=best_epoch, test_ccc=test, test_ccc_mean=float(np.mean(list(test.values()))),
+        test_predictions=preds.round(5).tolist(), test_targets=targets.round(5).tolist(),
+        cache_build_s=cache_build_s, cache_mib=cache_mib, train_wall_s=time.perf_counter() - t_start,
+        padding_fraction=float(np.mean(pads)) if pads else 0.0, timer=timer, notes=notes,
+    )

@@ -1,0 +1,136 @@
+"""One (strategy, seed) run, from config to result dict. Runs inside its own process."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import traceback
+from dataclasses import asdict
+
+import torch
+
+from bench.batching import AudioDataset
+from bench.config import RunConfig
+from bench.datasets import SPLITS, Corpus, load_dataset
+from bench.environment import describe_device, environment, pick_device
+from bench.errors import BenchError
+from bench.meter import MemoryTracker, peak_rss_mib
+from bench.model import CONFIG_OVERRIDES, build_model, count_parameters
+from bench.results import SCHEMA
+from bench.trainer import Progress, resolve_precision, train
+from strategies import parse_strategy
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def base_result(cfg: RunConfig) -> dict:
+    return {
+        "schema": SCHEMA,
+        "run_id": cfg.config_hash(),
+        "strategy": cfg.strategy,
+        "seed": cfg.seed,
+        "status": "failed",
+        "error": None,
+        "profile": cfg.profile,
+        "model": {"name": cfg.model, "weights": None},
+        "device": None,
+        "metrics": None,
+        "efficiency": None,
+        "notes": [],
+        "config": cfg.to_dict(),
+        "environment": environment(),
+        "started_at": _now(),
+    }
+
+
+def run_one(cfg: RunConfig, progress: Progress = lambda e: None, corpus: Corpus | None = None) -> dict:
+    """Train and measure one run. Exceptions propagate; `run_guarded` turns them into results."""
+    result = base_result(cfg)
+    spec = parse_strategy(cfg.strategy)
+    device = pick_device(cfg.device)
+    result["device"] = describe_device(device)
+    torch.manual_seed(cfg.seed)
+    if corpus is None:
+        corpus = load_dataset(cfg.dataset, cfg.data_root, seed=cfg.seed, strict=cfg.strict, synthetic=cfg.synthetic)
+    data = {s: AudioDataset(corpus.split(s), cfg.train.max_seconds, cfg.seed, train=s == "train") for s in SPLITS}
+    model, loaded = build_model(cfg.model, cfg.weights, cfg.seed, spec.strategy)
+    if len(corpus.dimensions) != model.head[-1].out_features:
+        model.head[-1] = torch.nn.Linear(model.head[-1].in_features, len(corpus.dimensions))
+    total, trainable = count_parameters(model)
+    precision = resolve_precision(spec.modifiers.precision, device)
+    lr = cfg.train.lr or spec.strategy.default_lr
+    notes = [loaded.note] if loaded.note else []
+    result["model"] = {
+        "name": cfg.model, "weights": loaded.weights, "weights_note": loaded.note,
+        "architecture": {"layers": model.num_layers, "hidden_size": model.backbone.config.hidden_size},
+        "params_total": total, "params_trainable": trainable, "trainable_share": trainable / total,
+        "config_overrides": CONFIG_OVERRIDES, "frozen_prefix_layers": model.frozen_prefix_layers,
+        "frozen_prefix_mode": "eval (no dropout), cached or not",
+    }
+    result["strategy_spec"] = spec.to_dict() | {"precision_resolved": precision.name, "lr": lr}
+    result["data"] = corpus.summary()
+
+    tracker = MemoryTracker(device)
+    with tracker.track():
+        out = train(model, data, corpus.dimensions, cfg.train, lr, precision, spec.modifiers.cache,
+                    cfg.seed, device, progress)
+    mem = tracker.report()
+    thr = out.timer.report()
+    epochs = [h.epoch_time_s for h in out.history]
+    notes += list(mem.notes) + out.notes + ([thr.note] if thr.note else [])
+    result["data"]["padding_fraction"] = out.padding_fraction
+    result["metrics"] = {
+        "ccc": out.test_ccc,
+        "ccc_mean": out.test_ccc_mean,
+        "best_epoch": out.best_epoch,
+        "val_ccc_best": max((h.val_ccc_mean for h in out.history), default=None),
+        "history": [asdict(h) for h in out.history],
+    }
+    result["efficiency"] = {
+        "train_samples_per_s": thr.train_samples_per_s,
+        "train_audio_s_per_s": thr.train_audio_s_per_s,
+        "steps_timed": thr.steps_timed,
+        "warmup_steps": thr.warmup_steps,
+        "step_time_p50_s": thr.step_time_p50_s,
+        "step_time_p90_s": thr.step_time_p90_s,
+        "epoch_time_s": sum(epochs) / len(epochs) if epochs else None,
+        "epochs": len(epochs),
+        "cache_build_s": out.cache_build_s,
+        "cache_mib": out.cache_mib,
+        "train_wall_s": out.train_wall_s,
+        "peak_vram_nvml_mib": mem.peak_vram_nvml_mib,
+        "peak_vram_alloc_mib": mem.peak_vram_alloc_mib,
+        "peak_vram_reserved_mib": mem.peak_vram_reserved_mib,
+        "peak_rss_mib": mem.peak_rss_mib,
+    }
+    result["predictions"] = {"split": "test", "dimensions": list(corpus.dimensions),
+                             "pred": out.test_predictions, "target": out.test_targets}
+    result["notes"] = notes
+    result["status"] = "ok"
+    result["finished_at"] = _now()
+    return result
+
+
+def run_guarded(cfg: RunConfig, progress: Progress = lambda e: None) -> dict:
+    """run_one, with every failure turned into a result that says what went wrong."""
+    try:
+        return run_one(cfg, progress)
+    except torch.cuda.OutOfMemoryError as exc:
+        result = base_result(cfg)
+        result.update(status="oom", error=f"CUDA out of memory: {str(exc).splitlines()[0]}")
+        result["notes"] = ["lower the batch size (--batch-size) or --max-seconds, or use a strategy that trains less"]
+    except BenchError as exc:
+        result = base_result(cfg)
+        result.update(status="failed", error=str(exc))
+    except Exception as exc:
+        result = base_result(cfg)
+        result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        result["traceback"] = traceback.format_exc()
+    result["efficiency"] = {"peak_rss_mib": peak_rss_mib()}
+    if torch.cuda.is_available():
+        result["efficiency"]["peak_vram_alloc_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    result["finished_at"] = _now()
+    result["pid"] = os.getpid()
+    return result
