@@ -19,7 +19,9 @@ def load_audio(path: str | Path) -> np.ndarray:
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise BenchError(f"{path}: cannot decode audio ({exc}); re-encode it as wav/flac or drop the row") from None
+        raise BenchError(
+            f"{path}: cannot decode audio ({exc}); re-encode it as wav/flac or drop the row"
+        ) from None
     if data.shape[0] == 0:
         raise BenchError(f"{path}: audio has zero samples; drop the row")
     mono = data.mean(axis=1)

@@ -11,8 +11,14 @@ from bench.audio import crop, load_audio, normalize
 from bench.datasets import Utterance
 
 
-def bucket_batches(lengths: list[int], batch_size: int, seed: int, epoch: int,
-                   shuffle: bool = True, bucket_batches: int = 8) -> list[list[int]]:
+def bucket_batches(
+    lengths: list[int],
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    shuffle: bool = True,
+    bucket_batches: int = 8,
+) -> list[list[int]]:
     """Group indices of similar length into batches.
 
     Sort by length, cut into buckets of `bucket_batches` batches, shuffle inside each bucket (so
@@ -60,17 +66,21 @@ class AudioDataset(torch.utils.data.Dataset):
     def __init__(self, utts: list[Utterance], max_seconds: float | None, seed: int, train: bool):
         self.utts = utts
         self.max_samples = int(max_seconds * 16_000) if max_seconds else None
-        self.offsets = np.random.default_rng([seed, 5]).random(len(utts)) if train else np.full(len(utts), 0.5)
+        self.offsets = (
+            np.random.default_rng([seed, 5]).random(len(utts)) if train else np.full(len(utts), 0.5)
+        )
 
     def __len__(self) -> int:
         return len(self.utts)
 
     def lengths(self) -> list[int]:
         cap = self.max_samples or 10**12
-        return [min(int(round(u.seconds * 16_000)), cap) for u in self.utts]
+        return [min(round(u.seconds * 16_000), cap) for u in self.utts]
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, tuple[float, ...], int]:
-        wave = normalize(crop(load_audio(self.utts[i].path), self.max_samples, float(self.offsets[i])))
+        wave = normalize(
+            crop(load_audio(self.utts[i].path), self.max_samples, float(self.offsets[i]))
+        )
         return wave.astype(np.float32), self.utts[i].labels, i
 
 
@@ -86,8 +96,17 @@ def collate(items: list[tuple[np.ndarray, tuple[float, ...], int]]) -> Batch:
     return Batch(inputs, mask, targets, index, audio_seconds=float(mask.sum()) / 16_000)
 
 
-def make_loader(ds: AudioDataset, batches: list[list[int]], num_workers: int) -> torch.utils.data.DataLoader:
+def make_loader(
+    ds: AudioDataset, batches: list[list[int]], num_workers: int
+) -> torch.utils.data.DataLoader:
     return torch.utils.data.DataLoader(
-        ds, batch_sampler=batches, collate_fn=collate, num_workers=num_workers,
-        persistent_workers=False, pin_memory=torch.cuda.is_available(),
+        ds,
+        batch_sampler=batches,
+        collate_fn=collate,
+        num_workers=num_workers,
+        persistent_workers=False,
+        pin_memory=torch.cuda.is_available(),
+        # Its own generator, so creating an iterator does not draw from the global RNG that
+        # dropout uses: cached and uncached runs then see the same dropout masks.
+        generator=torch.Generator().manual_seed(0),
     )

@@ -43,14 +43,26 @@ class PrefixCache:
         for j, f in enumerate(feats):
             hidden[j, : f.shape[0]] = f
             mask[j, : f.shape[0]] = True
-        return CachedBatch(hidden, mask, self.targets[indices], torch.tensor(indices),
-                           sum(self.seconds[i] for i in indices))
+        return CachedBatch(
+            hidden,
+            mask,
+            self.targets[indices],
+            torch.tensor(indices),
+            sum(self.seconds[i] for i in indices),
+        )
 
 
 @torch.no_grad()
-def build_cache(model, ds: AudioDataset, boundary: int, device: torch.device, batch_size: int,
-                autocast_dtype: torch.dtype | None, num_workers: int = 0,
-                store_dtype: torch.dtype = torch.float16) -> PrefixCache:
+def build_cache(
+    model,
+    ds: AudioDataset,
+    boundary: int,
+    device: torch.device,
+    batch_size: int,
+    autocast_dtype: torch.dtype | None,
+    num_workers: int = 0,
+    store_dtype: torch.dtype = torch.float16,
+) -> PrefixCache:
     """Run the frozen prefix over every clip of `ds` in eval mode and store its output."""
     was_training = model.training
     model.eval()
@@ -59,11 +71,18 @@ def build_cache(model, ds: AudioDataset, boundary: int, device: torch.device, ba
     features: list[torch.Tensor | None] = [None] * n
     targets = torch.zeros(n, len(ds.utts[0].labels))
     seconds = [0.0] * n
+    if model.backbone.config.feat_extract_norm == "group":
+        # GroupNorm over time sees the padding, so a clip's features would depend on its batch
+        # mates. One clip per batch gives each clip its own, padding-free features, so the cache
+        # can be keyed by content alone.
+        batch_size = 1
     lengths = ds.lengths()
     order = sorted(range(n), key=lambda i: lengths[i])
     batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
     for b in make_loader(ds, batches, num_workers):
-        with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+        with torch.autocast(
+            device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None
+        ):
             hidden, mask = model.prefix(b.inputs.to(device), b.attention_mask.to(device), boundary)
         hidden = hidden.to(store_dtype).cpu()
         valid = mask.sum(1).cpu()

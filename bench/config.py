@@ -40,23 +40,38 @@ PROFILES: dict[str, Profile] = {
         model="tiny-w2v2",
         seeds=1,
         train=TrainConfig(batch_size=4, max_epochs=2, warmup_steps=2, max_seconds=2.0),
-        synthetic=SyntheticSpec(n_speakers=12, clips_per_speaker=4, min_seconds=1.0, max_seconds=2.0),
+        synthetic=SyntheticSpec(
+            n_speakers=12, clips_per_speaker=4, min_seconds=1.0, max_seconds=2.0
+        ),
     ),
     "quick": Profile(
         name="quick",
         summary="small random-init wav2vec2-style model, 400 synthetic clips: a CPU-sized comparison",
         model="small-w2v2",
         seeds=1,
-        train=TrainConfig(batch_size=8, max_epochs=4, warmup_steps=5, max_seconds=4.0, head_lr=1e-3),
-        synthetic=SyntheticSpec(n_speakers=20, clips_per_speaker=20, min_seconds=1.5, max_seconds=3.5),
+        train=TrainConfig(
+            batch_size=8, max_epochs=4, warmup_steps=5, max_seconds=4.0, head_lr=1e-3
+        ),
+        synthetic=SyntheticSpec(
+            n_speakers=20, clips_per_speaker=20, min_seconds=1.5, max_seconds=3.5
+        ),
     ),
     "study": Profile(
         name="study",
         summary="facebook/wav2vec2-base, early stopping on validation CCC, 3 seeds (the study's setup)",
         model="facebook/wav2vec2-base",
         seeds=3,
-        train=TrainConfig(batch_size=16, max_epochs=30, patience=5, warmup_steps=20, max_seconds=8.0, num_workers=4),
-        synthetic=SyntheticSpec(n_speakers=60, clips_per_speaker=60, min_seconds=2.0, max_seconds=8.0),
+        train=TrainConfig(
+            batch_size=16,
+            max_epochs=30,
+            patience=5,
+            warmup_steps=20,
+            max_seconds=8.0,
+            num_workers=4,
+        ),
+        synthetic=SyntheticSpec(
+            n_speakers=60, clips_per_speaker=60, min_seconds=2.0, max_seconds=8.0
+        ),
     ),
 }
 

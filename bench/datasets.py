@@ -67,8 +67,14 @@ def _seeded_split(speakers: list[str], seed: int) -> dict[str, str]:
     }
 
 
-def load_csv(manifest: str | Path, *, seed: int = 0, strict: bool = False, name: str = "csv",
-             scale: tuple[float, float] = (-1.0, 1.0)) -> Corpus:
+def load_csv(
+    manifest: str | Path,
+    *,
+    seed: int = 0,
+    strict: bool = False,
+    name: str = "csv",
+    scale: tuple[float, float] = (-1.0, 1.0),
+) -> Corpus:
     """Read `path,arousal,valence,dominance[,split,speaker]`; paths relative to the manifest.
 
     Bad rows (missing/unreadable/empty audio, non-finite or out-of-scale labels, duplicated paths)
@@ -76,7 +82,9 @@ def load_csv(manifest: str | Path, *, seed: int = 0, strict: bool = False, name:
     """
     manifest = Path(manifest)
     if not manifest.is_file():
-        raise BenchError(f"manifest {manifest} does not exist; pass --data-root PATH/TO/manifest.csv")
+        raise BenchError(
+            f"manifest {manifest} does not exist; pass --data-root PATH/TO/manifest.csv"
+        )
     with open(manifest, newline="") as fh:
         reader = csv.DictReader(fh)
         cols = [c.strip() for c in (reader.fieldnames or [])]
@@ -106,7 +114,9 @@ def load_csv(manifest: str | Path, *, seed: int = 0, strict: bool = False, name:
                 except (TypeError, ValueError):
                     raise BenchError(f"{where}: {d}={row[d]!r} is not a number") from None
                 if not math.isfinite(v) or not lo <= v <= hi:
-                    raise BenchError(f"{where}: {d}={v} is outside the scale [{lo}, {hi}] or not finite")
+                    raise BenchError(
+                        f"{where}: {d}={v} is outside the scale [{lo}, {hi}] or not finite"
+                    )
                 labels.append(2 * (v - lo) / (hi - lo) - 1)
             if not path.is_file():
                 raise BenchError(f"{where}: audio file {path} does not exist")
@@ -120,26 +130,43 @@ def load_csv(manifest: str | Path, *, seed: int = 0, strict: bool = False, name:
             if split is not None and split not in SPLITS:
                 raise BenchError(f"{where}: split {split!r} must be one of {', '.join(SPLITS)}")
             seen.add(str(path))
-            parsed.append((str(path), tuple(labels), split, (row.get("speaker") or "").strip(), info.frames / info.samplerate))
+            parsed.append(
+                (
+                    str(path),
+                    tuple(labels),
+                    split,
+                    (row.get("speaker") or "").strip(),
+                    info.frames / info.samplerate,
+                )
+            )
         except BenchError as exc:
             if strict:
                 raise BenchError(f"{exc} (--strict: fix or remove the row)") from None
             skipped.append(str(exc))
     if not parsed:
-        raise BenchError(f"{manifest}: no usable rows ({len(skipped)} skipped; first: {skipped[:1]})")
+        raise BenchError(
+            f"{manifest}: no usable rows ({len(skipped)} skipped; first: {skipped[:1]})"
+        )
     if any(p[2] is None for p in parsed):
         speakers = [p[3] or p[0] for p in parsed]  # no speaker: each file its own group
         assign = _seeded_split(speakers, seed)
-        parsed = [(p, lab, s or assign[p_spk], spk, sec) for (p, lab, s, spk, sec), p_spk in zip(parsed, speakers, strict=True)]
+        parsed = [
+            (p, lab, s or assign[p_spk], spk, sec)
+            for (p, lab, s, spk, sec), p_spk in zip(parsed, speakers, strict=True)
+        ]
     utts = tuple(Utterance(p, lab, s, spk, sec) for p, lab, s, spk, sec in parsed)
     corpus = Corpus(name, str(manifest), dims, f"[{lo:g}, {hi:g}]", utts, tuple(skipped))
     for s in SPLITS:
         if not corpus.split(s):
-            raise BenchError(f"{manifest}: the {s} split is empty; add rows with split={s} or speakers to split")
+            raise BenchError(
+                f"{manifest}: the {s} split is empty; add rows with split={s} or speakers to split"
+            )
     return corpus
 
 
-def load_synthetic(data_root: str | None, *, seed: int, strict: bool, spec: SyntheticSpec) -> Corpus:
+def load_synthetic(
+    data_root: str | None, *, seed: int, strict: bool, spec: SyntheticSpec
+) -> Corpus:
     manifest = generate(spec, Path(data_root) if data_root else None)
     corpus = load_csv(manifest, seed=seed, strict=True, name="synthetic")
     return corpus
@@ -157,7 +184,9 @@ ADAPTERS: dict[str, Callable[..., Corpus]] = {
 }
 
 
-def load_dataset(name: str, data_root: str | None, *, seed: int, strict: bool, synthetic: SyntheticSpec) -> Corpus:
+def load_dataset(
+    name: str, data_root: str | None, *, seed: int, strict: bool, synthetic: SyntheticSpec
+) -> Corpus:
     if name not in ADAPTERS:
         raise BenchError(f"unknown dataset {name!r}; valid datasets: {', '.join(ADAPTERS)}")
     return ADAPTERS[name](data_root, seed=seed, strict=strict, spec=synthetic)

@@ -19,8 +19,13 @@ def _version(pkg: str) -> str | None:
 
 def git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).resolve().parent, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parent,
+            timeout=5,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
@@ -35,10 +40,18 @@ def pick_device(requested: str) -> torch.device:
 def describe_device(device: torch.device) -> dict:
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
-        return {"type": "cuda", "name": props.name, "memory_mib": props.total_memory // 2**20,
-                "cuda": torch.version.cuda, "capability": f"{props.major}.{props.minor}"}
-    return {"type": device.type, "name": platform.processor() or platform.machine(),
-            "threads": torch.get_num_threads()}
+        return {
+            "type": "cuda",
+            "name": props.name,
+            "memory_mib": props.total_memory // 2**20,
+            "cuda": torch.version.cuda,
+            "capability": f"{props.major}.{props.minor}",
+        }
+    return {
+        "type": device.type,
+        "name": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+    }
 
 
 def environment() -> dict:

@@ -22,17 +22,29 @@ from bench.errors import BenchError
 log = logging.getLogger(__name__)
 
 # Architectures we can build without the network. Presets have no pretrained weights at all;
+# they use the per-frame LayerNorm feature encoder (as wav2vec2-large-lv60 does), which makes valid
+# frames independent of padding; wav2vec2-base's GroupNorm normalises over time, padding included.
 # known hub names fall back to their architecture when the weights cannot be downloaded.
 PRESETS: dict[str, dict] = {
     "tiny-w2v2": dict(
-        hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64,
-        conv_dim=(32, 32, 32, 32, 32, 32, 32), num_conv_pos_embeddings=16,
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(32, 32, 32, 32, 32, 32, 32),
+        num_conv_pos_embeddings=16,
         num_conv_pos_embedding_groups=4,
+        feat_extract_norm="layer",
     ),
     "small-w2v2": dict(
-        hidden_size=128, num_hidden_layers=6, num_attention_heads=4, intermediate_size=512,
-        conv_dim=(128, 128, 128, 128, 128, 128, 128), num_conv_pos_embeddings=32,
+        hidden_size=128,
+        num_hidden_layers=6,
+        num_attention_heads=4,
+        intermediate_size=512,
+        conv_dim=(128, 128, 128, 128, 128, 128, 128),
+        num_conv_pos_embeddings=32,
         num_conv_pos_embedding_groups=8,
+        feat_extract_norm="layer",
     ),
 }
 KNOWN_ARCHITECTURES: dict[str, dict] = {
@@ -65,7 +77,9 @@ def load_backbone(name: str, weights: str, seed: int) -> LoadedBackbone:
         raise BenchError(f"--weights must be auto, pretrained or random, not {weights!r}")
     if name in PRESETS:
         if weights == "pretrained":
-            raise BenchError(f"model preset {name!r} has no pretrained weights; use --weights random or auto")
+            raise BenchError(
+                f"model preset {name!r} has no pretrained weights; use --weights random or auto"
+            )
         torch.manual_seed(seed)
         return LoadedBackbone(Wav2Vec2Model(architecture_config(name)), "random-init", None)
     if weights != "random":
@@ -95,7 +109,9 @@ def load_backbone(name: str, weights: str, seed: int) -> LoadedBackbone:
 class SERModel(nn.Module):
     """Backbone + masked mean pooling + regression head with `n_outputs` outputs."""
 
-    def __init__(self, backbone: Wav2Vec2Model, head_seed: int, n_outputs: int = 3, head_hidden: int = 256):
+    def __init__(
+        self, backbone: Wav2Vec2Model, head_seed: int, n_outputs: int = 3, head_hidden: int = 256
+    ):
         super().__init__()
         self.backbone = backbone
         cfg = backbone.config
@@ -104,7 +120,10 @@ class SERModel(nn.Module):
         gen_state = torch.random.get_rng_state()
         torch.manual_seed(head_seed)
         self.head = nn.Sequential(
-            nn.Linear(cfg.hidden_size, head_hidden), nn.GELU(), nn.Dropout(0.1), nn.Linear(head_hidden, n_outputs)
+            nn.Linear(cfg.hidden_size, head_hidden),
+            nn.GELU(),
+            nn.Dropout(0.1),
+            nn.Linear(head_hidden, n_outputs),
         )
         torch.random.set_rng_state(gen_state)
         # Lowest encoder layer that trains; everything below runs in eval mode (set by the strategy).
@@ -126,7 +145,12 @@ class SERModel(nn.Module):
             self.backbone.feature_extractor.eval()
             if self.frozen_prefix_layers > 0:
                 enc = self.backbone.encoder
-                for m in (self.backbone.feature_projection, enc.pos_conv_embed, enc.layer_norm, enc.dropout):
+                for m in (
+                    self.backbone.feature_projection,
+                    enc.pos_conv_embed,
+                    enc.layer_norm,
+                    enc.dropout,
+                ):
                     m.eval()
                 for layer in self.layers[: self.frozen_prefix_layers]:
                     layer.eval()
@@ -136,7 +160,9 @@ class SERModel(nn.Module):
         """(B, samples) sample mask -> (B, frames) bool mask of frames that see real audio."""
         return self.backbone._get_feature_vector_attention_mask(n_frames, attention_mask).bool()
 
-    def embed(self, input_values: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def embed(
+        self, input_values: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Waveform (B, S) -> hidden state entering layer 0 (B, T, D) and the frame mask (B, T)."""
         bb = self.backbone
         feats = bb.feature_extractor(input_values).transpose(1, 2)
@@ -149,9 +175,13 @@ class SERModel(nn.Module):
             hidden = enc.layer_norm(hidden)
         return enc.dropout(hidden), mask
 
-    def run_layers(self, hidden: torch.Tensor, mask: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    def run_layers(
+        self, hidden: torch.Tensor, mask: torch.Tensor, start: int, stop: int
+    ) -> torch.Tensor:
         """Run encoder layers [start, stop) on `hidden`."""
-        attn = create_bidirectional_mask(config=self.backbone.config, inputs_embeds=hidden, attention_mask=mask)
+        attn = create_bidirectional_mask(
+            config=self.backbone.config, inputs_embeds=hidden, attention_mask=mask
+        )
         for layer in self.layers[start:stop]:
             hidden = layer(hidden, attention_mask=attn)
         return hidden
@@ -163,7 +193,9 @@ class SERModel(nn.Module):
         pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
         return self.head(pooled)
 
-    def prefix(self, input_values: torch.Tensor, attention_mask: torch.Tensor, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def prefix(
+        self, input_values: torch.Tensor, attention_mask: torch.Tensor, stop: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Hidden state entering layer `stop`, and the frame mask."""
         hidden, mask = self.embed(input_values, attention_mask)
         return self.run_layers(hidden, mask, 0, stop), mask

@@ -29,32 +29,53 @@ def results_frame(results: list[dict]) -> pd.DataFrame:
         met = r.get("metrics") or {}
         model = r.get("model") or {}
         row = {
-            "strategy": r["strategy"], "seed": r["seed"], "status": r["status"], "error": r.get("error"),
+            "strategy": r["strategy"],
+            "seed": r["seed"],
+            "status": r["status"],
+            "error": r.get("error"),
             "ccc_mean": met.get("ccc_mean"),
-            "params_trainable": model.get("params_trainable"), "params_total": model.get("params_total"),
+            "params_trainable": model.get("params_trainable"),
+            "params_total": model.get("params_total"),
         }
         for d in DIMENSIONS:
             row[f"ccc_{d}"] = (met.get("ccc") or {}).get(d)
-        for k in ("train_samples_per_s", "train_audio_s_per_s", "epoch_time_s", "cache_build_s",
-                  "train_wall_s", "peak_vram_nvml_mib", "peak_vram_alloc_mib", "peak_rss_mib"):
+        for k in (
+            "train_samples_per_s",
+            "train_audio_s_per_s",
+            "epoch_time_s",
+            "cache_build_s",
+            "train_wall_s",
+            "peak_vram_nvml_mib",
+            "peak_vram_alloc_mib",
+            "peak_rss_mib",
+        ):
             row[k] = eff.get(k)
         rows.append(row)
     df = pd.DataFrame(rows)
-    return df.astype({c: float for c in df.columns if c.startswith(("ccc", "train_", "epoch", "cache", "peak"))})
+    return df.astype(
+        {c: float for c in df.columns if c.startswith(("ccc", "train_", "epoch", "cache", "peak"))}
+    )
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """One row per strategy (mean over ok seeds), with speed-up over `full` computed per seed."""
     ok = df[df.status == "ok"].copy()
     base = ok[ok.strategy == BASELINE].set_index("seed")["train_samples_per_s"]
-    ok["speedup"] = ok.apply(lambda r: r.train_samples_per_s / base.get(r.seed, np.nan), axis=1) if len(ok) else []
+    ok["speedup"] = (
+        ok.apply(lambda r: r.train_samples_per_s / base.get(r.seed, np.nan), axis=1)
+        if len(ok)
+        else []
+    )
     order = list(dict.fromkeys(df.strategy))
     agg = ok.groupby("strategy", sort=False).mean(numeric_only=True)
     agg["seeds"] = ok.groupby("strategy", sort=False).size()
     agg = agg.reindex([s for s in order if s in agg.index])
     agg["trainable_share"] = agg.params_trainable / agg.params_total
-    failed = df[df.status != "ok"].groupby("strategy", sort=False).agg(
-        failed=("status", "size"), error=("error", "first"))
+    failed = (
+        df[df.status != "ok"]
+        .groupby("strategy", sort=False)
+        .agg(failed=("status", "size"), error=("error", "first"))
+    )
     return agg.join(failed, how="outer").reindex(order)
 
 
@@ -63,14 +84,31 @@ def _fmt(v: float | None, spec: str) -> str:
 
 
 def _count(n: float) -> str:
-    return "n/a" if np.isnan(n) else f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e3 else f"{int(n)}"
+    return (
+        "n/a"
+        if np.isnan(n)
+        else f"{n / 1e6:.2f}M"
+        if n >= 1e6
+        else f"{n / 1e3:.1f}k"
+        if n >= 1e3
+        else f"{int(n)}"
+    )
 
 
 COLUMNS = [
-    ("Strategy", None), ("CCC aro", "ccc_arousal"), ("CCC val", "ccc_valence"), ("CCC dom", "ccc_dominance"),
-    ("CCC mean", "ccc_mean"), ("samples/s", "train_samples_per_s"), ("speed-up", "speedup"),
-    ("epoch s", "epoch_time_s"), ("cache s", "cache_build_s"), ("peak VRAM MiB (NVML)", "peak_vram_nvml_mib"),
-    ("peak alloc MiB", "peak_vram_alloc_mib"), ("peak RSS MiB", "peak_rss_mib"), ("trainable", "params_trainable"),
+    ("Strategy", None),
+    ("CCC aro", "ccc_arousal"),
+    ("CCC val", "ccc_valence"),
+    ("CCC dom", "ccc_dominance"),
+    ("CCC mean", "ccc_mean"),
+    ("samples/s", "train_samples_per_s"),
+    ("speed-up", "speedup"),
+    ("epoch s", "epoch_time_s"),
+    ("cache s", "cache_build_s"),
+    ("peak VRAM MiB (NVML)", "peak_vram_nvml_mib"),
+    ("peak alloc MiB", "peak_vram_alloc_mib"),
+    ("peak RSS MiB", "peak_rss_mib"),
+    ("trainable", "params_trainable"),
     ("share", "trainable_share"),
 ]
 
@@ -118,11 +156,17 @@ def header_facts(results: list[dict]) -> tuple[dict[str, str], list[str]]:
     }
     warnings = []
     if any((r.get("model") or {}).get("weights") == "random-init" for r in results):
-        warnings.append("Backbone weights are RANDOM-INIT, not pretrained: CCC values show the pipeline works, not what a pretrained model reaches.")
+        warnings.append(
+            "Backbone weights are RANDOM-INIT, not pretrained: CCC values show the pipeline works, not what a pretrained model reaches."
+        )
     if dev.get("type") != "cuda":
-        warnings.append(f"Ran on {dev.get('type')}, not a GPU: GPU memory is not measured and speed-ups are CPU speed-ups.")
+        warnings.append(
+            f"Ran on {dev.get('type')}, not a GPU: GPU memory is not measured and speed-ups are CPU speed-ups."
+        )
     if data.get("skipped_rows"):
-        warnings.append(f"{data['skipped_rows']} manifest rows were skipped as bad input (see results for reasons).")
+        warnings.append(
+            f"{data['skipped_rows']} manifest rows were skipped as bad input (see results for reasons)."
+        )
     n_failed = sum(r["status"] != "ok" for r in results)
     if n_failed:
         warnings.append(f"{n_failed} run(s) failed; their errors are in the table.")
@@ -139,7 +183,13 @@ def plot_ccc_vs_time(summary: pd.DataFrame, fmt: str) -> bytes:
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
     ax.scatter(ok.epoch_time_s, ok.ccc_mean, s=40, color="#3366cc")
     for name, r in ok.iterrows():
-        ax.annotate(str(name), (r.epoch_time_s, r.ccc_mean), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.annotate(
+            str(name),
+            (r.epoch_time_s, r.ccc_mean),
+            textcoords="offset points",
+            xytext=(5, 4),
+            fontsize=8,
+        )
     ax.set_xlabel("epoch time (s)")
     ax.set_ylabel("test CCC (mean of dimensions)")
     ax.set_title("CCC vs training cost")
@@ -151,25 +201,41 @@ def plot_ccc_vs_time(summary: pd.DataFrame, fmt: str) -> bytes:
     return buf.getvalue()
 
 
-def render_markdown(facts: dict[str, str], warnings: list[str], summary: pd.DataFrame, plot_name: str) -> str:
+def render_markdown(
+    facts: dict[str, str], warnings: list[str], summary: pd.DataFrame, plot_name: str
+) -> str:
     lines = ["# serbench report", ""]
     lines += [f"- **{k}**: {v}" for k, v in facts.items()]
     lines += [""] + [f"> **Warning:** {w}" for w in warnings] + ([""] if warnings else [])
     head = [c for c, _ in COLUMNS]
     lines += ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in table_rows(summary)]
-    lines += ["", "Speed-up is training samples/s over `full` at the same seed (steady state, warm-up excluded).",
-              "Peak VRAM (NVML) is the driver's view of this process; peak alloc is torch's max_memory_allocated.",
-              "", f"![CCC vs epoch time]({plot_name})", ""]
+    lines += [
+        "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in table_rows(summary)
+    ]
+    lines += [
+        "",
+        "Speed-up is training samples/s over `full` at the same seed (steady state, warm-up excluded).",
+        "Peak VRAM (NVML) is the driver's view of this process; peak alloc is torch's max_memory_allocated.",
+        "",
+        f"![CCC vs epoch time]({plot_name})",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def render_html(facts: dict[str, str], warnings: list[str], summary: pd.DataFrame, svg: str) -> str:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    env = Environment(loader=PackageLoader("bench", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    env = Environment(
+        loader=PackageLoader("bench", "templates"), autoescape=select_autoescape(["html", "j2"])
+    )
     return env.get_template("report.html.j2").render(
-        facts=facts, warnings=warnings, head=[c for c, _ in COLUMNS], rows=table_rows(summary), svg=svg)
+        facts=facts,
+        warnings=warnings,
+        head=[c for c, _ in COLUMNS],
+        rows=table_rows(summary),
+        svg=svg,
+    )
 
 
 def console_table(summary: pd.DataFrame) -> Table:
@@ -181,19 +247,23 @@ def console_table(summary: pd.DataFrame) -> Table:
     return table
 
 
-def render(out_dir: str | Path, results: list[dict] | None = None) -> tuple[Path, Path, pd.DataFrame]:
+def render(
+    out_dir: str | Path, results: list[dict] | None = None
+) -> tuple[Path, Path, pd.DataFrame]:
     """Write report.md, index.html and the plots into `out_dir`; return their paths and the summary."""
     out_dir = Path(out_dir)
     results = load_results(out_dir) if results is None else results
     if not results:
         from bench.errors import BenchError
 
-        raise BenchError(f"no result files under {out_dir / 'results'}; run `python -m bench.run --out {out_dir}` first")
+        raise BenchError(
+            f"no result files under {out_dir / 'results'}; run `python -m bench.run --out {out_dir}` first"
+        )
     summary = summarize(results_frame(results))
     facts, warnings = header_facts(results)
     (out_dir / "ccc_vs_epoch_time.png").write_bytes(plot_ccc_vs_time(summary, "png"))
     svg = plot_ccc_vs_time(summary, "svg").decode()
-    svg = svg[svg.index("<svg"):]  # drop the XML prolog so it can be inlined
+    svg = svg[svg.index("<svg") :]  # drop the XML prolog so it can be inlined
     md = out_dir / "report.md"
     md.write_text(render_markdown(facts, warnings, summary, "ccc_vs_epoch_time.png"))
     html = out_dir / "index.html"
@@ -202,7 +272,9 @@ def render(out_dir: str | Path, results: list[dict] | None = None) -> tuple[Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.report", description="Re-render a report from stored results.")
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.report", description="Re-render a report from stored results."
+    )
     ap.add_argument("results_dir", help="a run folder holding results/*.json (e.g. reports/quick)")
     args = ap.parse_args(argv)
     from bench.errors import BenchError

@@ -12,7 +12,7 @@ SCHEMA = 1
 
 
 def result_path(out_dir: str | Path, strategy: str, seed: int) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9_.=-]+", "_", strategy)
+    safe = re.sub(r"[^A-Za-z0-9_.=+-]+", "_", strategy)
     return Path(out_dir) / "results" / f"{safe}__seed{seed}.json"
 
 

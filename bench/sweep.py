@@ -3,13 +3,21 @@ progress and collects results. A crash in one run becomes a failed result and th
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import queue as queue_mod
 from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from bench.config import RunConfig
 from bench.results import read_result, result_path, write_result
@@ -29,7 +37,9 @@ def _failed_exit(cfg: RunConfig, exitcode: int | None) -> dict:
 
     result = base_result(cfg)
     how = f"killed by signal {-exitcode}" if exitcode and exitcode < 0 else f"exit code {exitcode}"
-    result["error"] = f"run process died without a result ({how}); an out-of-memory kill by the OS looks like this"
+    result["error"] = (
+        f"run process died without a result ({how}); an out-of-memory kill by the OS looks like this"
+    )
     return result
 
 
@@ -40,10 +50,8 @@ def run_one_isolated(cfg: RunConfig, path: Path, on_event: Callable[[dict], None
     path.unlink(missing_ok=True)
     proc.start()
     while proc.is_alive() or not events.empty():
-        try:
+        with contextlib.suppress(queue_mod.Empty):  # no event in this interval; poll again
             on_event(events.get(timeout=0.2))
-        except queue_mod.Empty:
-            pass
     proc.join()
     result = read_result(path)
     if result is None:
@@ -52,18 +60,34 @@ def run_one_isolated(cfg: RunConfig, path: Path, on_event: Callable[[dict], None
     return result
 
 
-def run_sweep(configs: list[RunConfig], out_dir: Path, console: Console, force: bool = False) -> list[dict]:
+def run_sweep(
+    configs: list[RunConfig], out_dir: Path, console: Console, force: bool = False
+) -> list[dict]:
     """Run every config not already done (same run_id, status ok) unless `force`; return all results."""
     results: list[dict] = []
     live = console.is_terminal and not console.quiet
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=console, disable=not live) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not live,
+    ) as bar:
         overall = bar.add_task("sweep", total=len(configs))
         for cfg in configs:
             path = result_path(out_dir, cfg.strategy, cfg.seed)
             old = read_result(path)
-            if not force and old and old.get("run_id") == cfg.config_hash() and old.get("status") == "ok":
-                console.log(f"[dim]skip {cfg.strategy} seed {cfg.seed}: result exists ({path.name}); --force reruns[/dim]")
+            if (
+                not force
+                and old
+                and old.get("run_id") == cfg.config_hash()
+                and old.get("status") == "ok"
+            ):
+                console.log(
+                    f"[dim]skip {cfg.strategy} seed {cfg.seed}: result exists ({path.name}); --force reruns[/dim]"
+                )
                 results.append(old)
                 bar.advance(overall)
                 continue
@@ -72,21 +96,33 @@ def run_sweep(configs: list[RunConfig], out_dir: Path, console: Console, force: 
             def on_event(e: dict, current=current, cfg=cfg) -> None:
                 if e.get("phase") == "train":
                     total = e["epochs"] * e["steps"]
-                    bar.update(current, total=total, completed=e["epoch"] * e["steps"] + e["step"],
-                               description=f"{cfg.strategy} (seed {cfg.seed}) epoch {e['epoch'] + 1}/{e['epochs']}")
+                    bar.update(
+                        current,
+                        total=total,
+                        completed=e["epoch"] * e["steps"] + e["step"],
+                        description=f"{cfg.strategy} (seed {cfg.seed}) epoch {e['epoch'] + 1}/{e['epochs']}",
+                    )
                 elif e.get("phase") == "cache":
-                    bar.update(current, description=f"{cfg.strategy} (seed {cfg.seed}) building cache")
+                    bar.update(
+                        current, description=f"{cfg.strategy} (seed {cfg.seed}) building cache"
+                    )
                 elif e.get("phase") == "val" and not live:
-                    console.print(f"  {cfg.strategy} seed {cfg.seed} epoch {e['epoch'] + 1}/{e['epochs']}: "
-                                  f"val CCC {e['val_ccc_mean']:.3f}")
+                    console.print(
+                        f"  {cfg.strategy} seed {cfg.seed} epoch {e['epoch'] + 1}/{e['epochs']}: "
+                        f"val CCC {e['val_ccc_mean']:.3f}"
+                    )
 
             result = run_one_isolated(cfg, path, on_event)
             bar.remove_task(current)
             bar.advance(overall)
             status = result["status"]
             if status == "ok":
-                console.print(f"[green]done[/green] {cfg.strategy} seed {cfg.seed}: test CCC {result['metrics']['ccc_mean']:.3f}")
+                console.print(
+                    f"[green]done[/green] {cfg.strategy} seed {cfg.seed}: test CCC {result['metrics']['ccc_mean']:.3f}"
+                )
             else:
-                console.print(f"[red]{status}[/red] {cfg.strategy} seed {cfg.seed}: {result['error']}")
+                console.print(
+                    f"[red]{status}[/red] {cfg.strategy} seed {cfg.seed}: {result['error']}"
+                )
             results.append(result)
     return results

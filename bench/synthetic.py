@@ -41,8 +41,15 @@ import soundfile as sf
 SAMPLE_RATE = 16_000
 # (F1, F2, F3) in Hz of a few vowels of an average adult voice.
 VOWELS = np.array(
-    [[730, 1090, 2440], [270, 2290, 3010], [300, 870, 2240], [530, 1840, 2480], [570, 840, 2410],
-     [440, 1020, 2240], [660, 1720, 2410]],
+    [
+        [730, 1090, 2440],
+        [270, 2290, 3010],
+        [300, 870, 2240],
+        [530, 1840, 2480],
+        [570, 840, 2410],
+        [440, 1020, 2240],
+        [660, 1720, 2410],
+    ],
     dtype=np.float64,
 )
 BANDWIDTHS = np.array([90.0, 110.0, 170.0])
@@ -99,7 +106,9 @@ def _latents(rng: np.random.Generator) -> np.ndarray:
     return np.clip(np.array([a, v, d]), -1, 1)
 
 
-def synthesize(latent: np.ndarray, spk: dict[str, float], seconds: float, rng: np.random.Generator) -> np.ndarray:
+def synthesize(
+    latent: np.ndarray, spk: dict[str, float], seconds: float, rng: np.random.Generator
+) -> np.ndarray:
     """One clip (float32, 16 kHz) for latent (arousal, valence, dominance) and a speaker."""
     a, v, d = (float(x) for x in latent)
     sr = SAMPLE_RATE

@@ -69,15 +69,27 @@ class TrainOutcome:
 
 def _to(batch: Batch | CachedBatch, device: torch.device) -> Batch | CachedBatch:
     if isinstance(batch, CachedBatch):
-        return CachedBatch(batch.hidden.to(device, non_blocking=True), batch.frame_mask.to(device),
-                           batch.targets.to(device), batch.index, batch.audio_seconds)
-    return Batch(batch.inputs.to(device, non_blocking=True), batch.attention_mask.to(device),
-                 batch.targets.to(device), batch.index, batch.audio_seconds)
+        return CachedBatch(
+            batch.hidden.to(device, non_blocking=True),
+            batch.frame_mask.to(device),
+            batch.targets.to(device),
+            batch.index,
+            batch.audio_seconds,
+        )
+    return Batch(
+        batch.inputs.to(device, non_blocking=True),
+        batch.attention_mask.to(device),
+        batch.targets.to(device),
+        batch.index,
+        batch.audio_seconds,
+    )
 
 
 def _forward(model: SERModel, batch: Batch | CachedBatch) -> torch.Tensor:
     if isinstance(batch, CachedBatch):
-        return model.forward_from(batch.hidden.float(), batch.frame_mask, model.frozen_prefix_layers)
+        return model.forward_from(
+            batch.hidden.float(), batch.frame_mask, model.frozen_prefix_layers
+        )
     return model(batch.inputs, batch.attention_mask)
 
 
@@ -88,8 +100,15 @@ def _batches(ds: AudioDataset, cache: PrefixCache | None, order: list[list[int]]
 
 
 @torch.no_grad()
-def evaluate(model: SERModel, ds: AudioDataset, cache: PrefixCache | None, cfg: TrainConfig,
-             device: torch.device, precision: Precision, dims: tuple[str, ...]) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+def evaluate(
+    model: SERModel,
+    ds: AudioDataset,
+    cache: PrefixCache | None,
+    cfg: TrainConfig,
+    device: torch.device,
+    precision: Precision,
+    dims: tuple[str, ...],
+) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
     """CCC per dimension over a whole split, plus predictions and targets in dataset order."""
     model.eval()
     order = bucket_batches(ds.lengths(), cfg.batch_size, seed=0, epoch=0, shuffle=False)
@@ -97,8 +116,11 @@ def evaluate(model: SERModel, ds: AudioDataset, cache: PrefixCache | None, cfg: 
     targets = torch.zeros(len(ds), len(dims))
     for batch in _batches(ds, cache, order, cfg.num_workers):
         batch = _to(batch, device)
-        with torch.autocast(device.type, dtype=precision.autocast_dtype or torch.float32,
-                            enabled=precision.autocast_dtype is not None):
+        with torch.autocast(
+            device.type,
+            dtype=precision.autocast_dtype or torch.float32,
+            enabled=precision.autocast_dtype is not None,
+        ):
             out = _forward(model, batch)
         preds[batch.index] = out.float().cpu()
         targets[batch.index] = batch.targets.float().cpu()
@@ -106,9 +128,18 @@ def evaluate(model: SERModel, ds: AudioDataset, cache: PrefixCache | None, cfg: 
     return {d: float(v) for d, v in zip(dims, values, strict=True)}, preds.numpy(), targets.numpy()
 
 
-def train(model: SERModel, data: dict[str, AudioDataset], dims: tuple[str, ...], cfg: TrainConfig,
-          lr: float, precision: Precision, use_cache: bool, seed: int, device: torch.device,
-          progress: Progress = lambda event: None) -> TrainOutcome:
+def train(
+    model: SERModel,
+    data: dict[str, AudioDataset],
+    dims: tuple[str, ...],
+    cfg: TrainConfig,
+    lr: float,
+    precision: Precision,
+    use_cache: bool,
+    seed: int,
+    device: torch.device,
+    progress: Progress = lambda event: None,
+) -> TrainOutcome:
     t_start = time.perf_counter()
     model.to(device)
     notes: list[str] = []
@@ -118,8 +149,15 @@ def train(model: SERModel, data: dict[str, AudioDataset], dims: tuple[str, ...],
     if use_cache:
         progress({"phase": "cache"})
         for split, ds in data.items():
-            caches[split] = build_cache(model, ds, model.frozen_prefix_layers, device, cfg.batch_size,
-                                        precision.autocast_dtype, cfg.num_workers)
+            caches[split] = build_cache(
+                model,
+                ds,
+                model.frozen_prefix_layers,
+                device,
+                cfg.batch_size,
+                precision.autocast_dtype,
+                cfg.num_workers,
+            )
         cache_build_s = sum(c.build_s for c in caches.values() if c)
         cache_mib = sum(c.nbytes for c in caches.values() if c) / 2**20
 
@@ -132,6 +170,7 @@ def train(model: SERModel, data: dict[str, AudioDataset], dims: tuple[str, ...],
     train_ds = data["train"]
     lengths = train_ds.lengths()
 
+    torch.manual_seed(seed)  # the loop's randomness (dropout) starts equal for every strategy
     history: list[EpochLog] = []
     best_mean, best_epoch, best_state, stale = -float("inf"), -1, None, 0
     pads = []
@@ -145,8 +184,11 @@ def train(model: SERModel, data: dict[str, AudioDataset], dims: tuple[str, ...],
         for step, batch in enumerate(_batches(train_ds, caches["train"], order, cfg.num_workers)):
             batch = _to(batch, device)
             with timer.step(len(batch.index), batch.audio_seconds):
-                with torch.autocast(device.type, dtype=precision.autocast_dtype or torch.float32,
-                                    enabled=precision.autocast_dtype is not None):
+                with torch.autocast(
+                    device.type,
+                    dtype=precision.autocast_dtype or torch.float32,
+                    enabled=precision.autocast_dtype is not None,
+                ):
                     pred = _forward(model, batch)
                 loss = ccc_loss(pred.float(), batch.targets)
                 optimizer.zero_grad(set_to_none=True)
@@ -154,18 +196,39 @@ def train(model: SERModel, data: dict[str, AudioDataset], dims: tuple[str, ...],
                 scaler.step(optimizer)
                 scaler.update()
             losses.append(loss.item())
-            progress({"phase": "train", "epoch": epoch, "epochs": cfg.max_epochs, "step": step + 1, "steps": len(order)})
+            progress(
+                {
+                    "phase": "train",
+                    "epoch": epoch,
+                    "epochs": cfg.max_epochs,
+                    "step": step + 1,
+                    "steps": len(order),
+                }
+            )
         epoch_time = time.perf_counter() - t_epoch
         val, _, _ = evaluate(model, data["val"], caches["val"], cfg, device, precision, dims)
         val_mean = float(np.mean(list(val.values())))
-        history.append(EpochLog(epoch, float(np.mean(losses)), val, val_mean, epoch_time, time.perf_counter() - t_start))
-        progress({"phase": "val", "epoch": epoch, "epochs": cfg.max_epochs, "val_ccc_mean": val_mean})
+        history.append(
+            EpochLog(
+                epoch,
+                float(np.mean(losses)),
+                val,
+                val_mean,
+                epoch_time,
+                time.perf_counter() - t_start,
+            )
+        )
+        progress(
+            {"phase": "val", "epoch": epoch, "epochs": cfg.max_epochs, "val_ccc_mean": val_mean}
+        )
         if not np.isfinite(losses).all():
             notes.append(f"non-finite training loss in epoch {epoch}; stopped")
             break
         if val_mean > best_mean:
             best_mean, best_epoch, stale = val_mean, epoch, 0
-            best_state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+            best_state = {
+                n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad
+            }
         else:
             stale += 1
             if cfg.patience is not None and stale >= cfg.patience:
@@ -176,10 +239,20 @@ def train(model: SERModel, data: dict[str, AudioDataset], dims: tuple[str, ...],
         params = dict(model.named_parameters())
         for n, v in best_state.items():
             params[n].data.copy_(v)
-    test, preds, targets = evaluate(model, data["test"], caches["test"], cfg, device, precision, dims)
+    test, preds, targets = evaluate(
+        model, data["test"], caches["test"], cfg, device, precision, dims
+    )
     return TrainOutcome(
-        history=history, best_epoch=best_epoch, test_ccc=test, test_ccc_mean=float(np.mean(list(test.values()))),
-        test_predictions=preds.round(5).tolist(), test_targets=targets.round(5).tolist(),
-        cache_build_s=cache_build_s, cache_mib=cache_mib, train_wall_s=time.perf_counter() - t_start,
-        padding_fraction=float(np.mean(pads)) if pads else 0.0, timer=timer, notes=notes,
+        history=history,
+        best_epoch=best_epoch,
+        test_ccc=test,
+        test_ccc_mean=float(np.mean(list(test.values()))),
+        test_predictions=preds.round(5).tolist(),
+        test_targets=targets.round(5).tolist(),
+        cache_build_s=cache_build_s,
+        cache_mib=cache_mib,
+        train_wall_s=time.perf_counter() - t_start,
+        padding_fraction=float(np.mean(pads)) if pads else 0.0,
+        timer=timer,
+        notes=notes,
     )

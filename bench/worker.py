@@ -45,7 +45,9 @@ def base_result(cfg: RunConfig) -> dict:
     }
 
 
-def run_one(cfg: RunConfig, progress: Progress = lambda e: None, corpus: Corpus | None = None) -> dict:
+def run_one(
+    cfg: RunConfig, progress: Progress = lambda e: None, corpus: Corpus | None = None
+) -> dict:
     """Train and measure one run. Exceptions propagate; `run_guarded` turns them into results."""
     result = base_result(cfg)
     spec = parse_strategy(cfg.strategy)
@@ -53,8 +55,13 @@ def run_one(cfg: RunConfig, progress: Progress = lambda e: None, corpus: Corpus 
     result["device"] = describe_device(device)
     torch.manual_seed(cfg.seed)
     if corpus is None:
-        corpus = load_dataset(cfg.dataset, cfg.data_root, seed=cfg.seed, strict=cfg.strict, synthetic=cfg.synthetic)
-    data = {s: AudioDataset(corpus.split(s), cfg.train.max_seconds, cfg.seed, train=s == "train") for s in SPLITS}
+        corpus = load_dataset(
+            cfg.dataset, cfg.data_root, seed=cfg.seed, strict=cfg.strict, synthetic=cfg.synthetic
+        )
+    data = {
+        s: AudioDataset(corpus.split(s), cfg.train.max_seconds, cfg.seed, train=s == "train")
+        for s in SPLITS
+    }
     model, loaded = build_model(cfg.model, cfg.weights, cfg.seed, spec.strategy)
     if len(corpus.dimensions) != model.head[-1].out_features:
         model.head[-1] = torch.nn.Linear(model.head[-1].in_features, len(corpus.dimensions))
@@ -63,10 +70,18 @@ def run_one(cfg: RunConfig, progress: Progress = lambda e: None, corpus: Corpus 
     lr = cfg.train.lr or spec.strategy.default_lr
     notes = [loaded.note] if loaded.note else []
     result["model"] = {
-        "name": cfg.model, "weights": loaded.weights, "weights_note": loaded.note,
-        "architecture": {"layers": model.num_layers, "hidden_size": model.backbone.config.hidden_size},
-        "params_total": total, "params_trainable": trainable, "trainable_share": trainable / total,
-        "config_overrides": CONFIG_OVERRIDES, "frozen_prefix_layers": model.frozen_prefix_layers,
+        "name": cfg.model,
+        "weights": loaded.weights,
+        "weights_note": loaded.note,
+        "architecture": {
+            "layers": model.num_layers,
+            "hidden_size": model.backbone.config.hidden_size,
+        },
+        "params_total": total,
+        "params_trainable": trainable,
+        "trainable_share": trainable / total,
+        "config_overrides": CONFIG_OVERRIDES,
+        "frozen_prefix_layers": model.frozen_prefix_layers,
         "frozen_prefix_mode": "eval (no dropout), cached or not",
     }
     result["strategy_spec"] = spec.to_dict() | {"precision_resolved": precision.name, "lr": lr}
@@ -74,8 +89,18 @@ def run_one(cfg: RunConfig, progress: Progress = lambda e: None, corpus: Corpus 
 
     tracker = MemoryTracker(device)
     with tracker.track():
-        out = train(model, data, corpus.dimensions, cfg.train, lr, precision, spec.modifiers.cache,
-                    cfg.seed, device, progress)
+        out = train(
+            model,
+            data,
+            corpus.dimensions,
+            cfg.train,
+            lr,
+            precision,
+            spec.modifiers.cache,
+            cfg.seed,
+            device,
+            progress,
+        )
     mem = tracker.report()
     thr = out.timer.report()
     epochs = [h.epoch_time_s for h in out.history]
@@ -105,8 +130,12 @@ def run_one(cfg: RunConfig, progress: Progress = lambda e: None, corpus: Corpus 
         "peak_vram_reserved_mib": mem.peak_vram_reserved_mib,
         "peak_rss_mib": mem.peak_rss_mib,
     }
-    result["predictions"] = {"split": "test", "dimensions": list(corpus.dimensions),
-                             "pred": out.test_predictions, "target": out.test_targets}
+    result["predictions"] = {
+        "split": "test",
+        "dimensions": list(corpus.dimensions),
+        "pred": out.test_predictions,
+        "target": out.test_targets,
+    }
     result["notes"] = notes
     result["status"] = "ok"
     result["finished_at"] = _now()
@@ -120,7 +149,9 @@ def run_guarded(cfg: RunConfig, progress: Progress = lambda e: None) -> dict:
     except torch.cuda.OutOfMemoryError as exc:
         result = base_result(cfg)
         result.update(status="oom", error=f"CUDA out of memory: {str(exc).splitlines()[0]}")
-        result["notes"] = ["lower the batch size (--batch-size) or --max-seconds, or use a strategy that trains less"]
+        result["notes"] = [
+            "lower the batch size (--batch-size) or --max-seconds, or use a strategy that trains less"
+        ]
     except BenchError as exc:
         result = base_result(cfg)
         result.update(status="failed", error=str(exc))

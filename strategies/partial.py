@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from bench.model import SERModel
 
 
-@register_strategy("partial", summary="finetune the last k transformer layers + head", shorthand="k")
+@register_strategy(
+    "partial", summary="finetune the last k transformer layers + head", shorthand="k"
+)
 @dataclass(frozen=True)
 class Partial(Strategy):
     k: int = 3

@@ -40,7 +40,9 @@ class MemoryTracker:
     `nvml` may be injected (tests use a fake module); by default pynvml is used when importable.
     """
 
-    def __init__(self, device: torch.device, interval_s: float = 0.01, nvml: ModuleType | None = None):
+    def __init__(
+        self, device: torch.device, interval_s: float = 0.01, nvml: ModuleType | None = None
+    ):
         self.device = device
         self.interval_s = interval_s
         self.nvml = nvml if nvml is not None else _import_nvml()
@@ -78,13 +80,17 @@ class MemoryTracker:
             if self._stop.wait(self.interval_s):
                 break
         if not per_process_seen:
-            self.notes.append("NVML listed no memory for this process (containers can hide PIDs); peak_vram_nvml_mib is empty")
+            self.notes.append(
+                "NVML listed no memory for this process (containers can hide PIDs); peak_vram_nvml_mib is empty"
+            )
 
     @contextmanager
     def track(self) -> Iterator[MemoryTracker]:
         thread = None
         if self.device.type != "cuda":
-            self.notes.append(f"no CUDA device (ran on {self.device.type}): GPU memory not measured")
+            self.notes.append(
+                f"no CUDA device (ran on {self.device.type}): GPU memory not measured"
+            )
         elif self.nvml is None:
             self.notes.append("pynvml (nvidia-ml-py) not importable: NVML memory not measured")
         else:

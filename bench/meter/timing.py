@@ -59,9 +59,20 @@ class StepTimer:
     def report(self) -> ThroughputReport:
         total = sum(self.durations)
         if not self.durations or total <= 0:
-            return ThroughputReport(None, None, 0, self.warmup_steps, None, None,
-                                    f"no steps after the {self.warmup_steps} warm-up steps; train longer or lower --warmup-steps")
-        q = statistics.quantiles(self.durations, n=10) if len(self.durations) > 1 else [self.durations[0]] * 9
+            return ThroughputReport(
+                None,
+                None,
+                0,
+                self.warmup_steps,
+                None,
+                None,
+                f"no steps after the {self.warmup_steps} warm-up steps; train longer or lower --warmup-steps",
+            )
+        q = (
+            statistics.quantiles(self.durations, n=10)
+            if len(self.durations) > 1
+            else [self.durations[0]] * 9
+        )
         return ThroughputReport(
             train_samples_per_s=self.samples / total,
             train_audio_s_per_s=self.audio_s / total,

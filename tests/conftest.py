@@ -1,0 +1,43 @@
+"""Shared fixtures: tiny corpora and models built in tmp_path; no network, no GPU."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from bench.config import PROFILES, RunConfig
+from bench.synthetic import SyntheticSpec, generate
+
+TINY_SPEC = SyntheticSpec(
+    n_speakers=8, clips_per_speaker=3, min_seconds=0.6, max_seconds=1.2, seed=0
+)
+
+
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory):
+    """A tiny synthetic corpus shared by the session (generation is deterministic)."""
+    root = tmp_path_factory.mktemp("cache")
+    generate(TINY_SPEC, root)
+    return root
+
+
+@pytest.fixture
+def tiny_config(synth_dir) -> RunConfig:
+    """A smoke-sized run config on the tiny corpus; tests replace() what they need."""
+    p = PROFILES["smoke"]
+    return RunConfig(
+        profile="smoke",
+        strategy="partial2",
+        seed=0,
+        model="tiny-w2v2",
+        weights="random",
+        dataset="synthetic",
+        data_root=str(synth_dir),
+        strict=False,
+        device="cpu",
+        train=p.train,
+        synthetic=TINY_SPEC,
+    )

@@ -1,0 +1,109 @@
+"""The command line: exit codes and messages for bad input, listing, and a tiny end-to-end sweep."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bench.errors import BenchError
+from bench.run import main, parse_seeds
+
+
+def test_unknown_strategy_exits_2_listing_valid_names(capsys):
+    assert main(["--strategies", "full,turbo", "--profile", "smoke"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown strategy 'turbo'" in err and "partial" in err and "lora" in err
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "listed"),
+    [("--profile", "huge", "smoke, quick, study"), ("--dataset", "nope", "synthetic, csv")],
+)
+def test_unknown_profile_or_dataset_exits_2(capsys, flag, value, listed):
+    assert (
+        main(
+            [
+                flag,
+                value,
+                "--profile" if flag != "--profile" else "--seeds",
+                "smoke" if flag != "--profile" else "1",
+            ]
+        )
+        == 2
+    )
+    assert listed in capsys.readouterr().err
+
+
+def test_list_strategies_prints_every_family_and_modifier(capsys):
+    assert main(["--list-strategies"]) == 0
+    out = capsys.readouterr().out
+    for word in ("full", "partial<k>", "lora", "+amp", "+cache", "all ="):
+        assert word in out
+
+
+def test_seeds_parse_as_count_or_list():
+    assert parse_seeds("3", 1) == [0, 1, 2]
+    assert parse_seeds("0,5,7", 1) == [0, 5, 7]
+    assert parse_seeds(None, 2) == [0, 1]
+    with pytest.raises(BenchError):
+        parse_seeds("x", 1)
+
+
+def test_module_help_runs():
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "--strategies" in out.stdout and "--list-strategies" in out.stdout
+
+
+def test_end_to_end_sweep_writes_results_and_report(tmp_path, synth_dir, monkeypatch):
+    """Two strategies, one epoch, each in its own process; then the resume path skips both."""
+    monkeypatch.setenv("SERBENCH_CACHE", str(synth_dir))
+    out = tmp_path / "run"
+    args = [
+        "--profile",
+        "smoke",
+        "--strategies",
+        "partial2+cache,lora",
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    assert main(args) == 0
+    results = sorted((out / "results").glob("*.json"))
+    assert [p.name for p in results] == ["lora__seed0.json", "partial2+cache__seed0.json"]
+    r = json.loads(results[1].read_text())
+    for key in (
+        "schema",
+        "strategy",
+        "seed",
+        "status",
+        "error",
+        "profile",
+        "model",
+        "device",
+        "metrics",
+        "efficiency",
+        "notes",
+    ):
+        assert key in r
+    assert r["status"] == "ok" and r["strategy"] == "partial2+cache"
+    assert set(r["metrics"]["ccc"]) == {"arousal", "valence", "dominance"}
+    assert (
+        r["model"]["weights"] == "random-init"
+        and r["model"]["params_trainable"] < r["model"]["params_total"]
+    )
+    eff = r["efficiency"]
+    assert eff["train_samples_per_s"] > 0 and eff["cache_build_s"] > 0
+    assert eff["peak_vram_nvml_mib"] is None and any(
+        "GPU memory not measured" in n for n in r["notes"]
+    )
+    md = (out / "report.md").read_text()
+    assert "| partial2+cache |" in md and "RANDOM-INIT" in md
+    assert "<table" in (out / "index.html").read_text()
+    mtime = results[0].stat().st_mtime
+    assert main(args) == 0  # resume: nothing reruns
+    assert results[0].stat().st_mtime == mtime

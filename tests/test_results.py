@@ -1,0 +1,20 @@
+import json
+
+from bench.results import SCHEMA, load_results, read_result, result_path, write_result
+
+
+def test_write_is_atomic_and_round_trips(tmp_path):
+    path = result_path(tmp_path, "partial3+amp+cache", 2)
+    assert path.name == "partial3+amp+cache__seed2.json"
+    write_result(path, {"schema": SCHEMA, "strategy": "x", "seed": 2})
+    assert read_result(path)["seed"] == 2
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp file left behind
+
+
+def test_unreadable_or_foreign_files_are_ignored(tmp_path):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "half.json").write_text('{"schema": 1, "strat')
+    (folder / "other.json").write_text(json.dumps({"schema": 999}))
+    write_result(folder / "good.json", {"schema": SCHEMA, "strategy": "full", "seed": 0})
+    assert [r["strategy"] for r in load_results(tmp_path)] == ["full"]
