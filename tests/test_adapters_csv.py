@@ -1,0 +1,200 @@
+"""The csv adapter on manifests built in tmp_path: columns, splits, and every kind of bad row."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import bench.adapters.probe_cache as probe_cache
+from bench.datasets import load_dataset
+from bench.errors import BenchError
+from bench.synthetic import SyntheticSpec
+
+SPEC = SyntheticSpec()
+
+
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setenv("SERBENCH_CACHE", str(tmp_path / "cache"))
+
+
+def tone(path, seconds=0.3, sr=16_000, channels=1):
+    t = np.arange(int(sr * seconds)) / sr
+    x = (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    sf.write(path, np.stack([x, x], 1) if channels == 2 else x, sr)
+    return path
+
+
+def write_manifest(folder, header, rows):
+    path = folder / "manifest.csv"
+    path.write_text("\n".join([",".join(header)] + [",".join(map(str, r)) for r in rows]) + "\n")
+    return path
+
+
+def load(path, **kw):
+    return load_dataset(
+        "csv", str(path), seed=kw.get("seed", 0), strict=kw.get("strict", False), synthetic=SPEC
+    )
+
+
+@pytest.fixture
+def corpus_dir(tmp_path):
+    """Six speakers, two clips each, under audio/ (paths in the manifest are relative)."""
+    (tmp_path / "audio").mkdir()
+    for s in range(6):
+        for c in range(2):
+            tone(tmp_path / "audio" / f"s{s}_{c}.wav", 0.2 + 0.05 * c)
+    return tmp_path
+
+
+def good_rows(with_split=True):
+    splits = ["train"] * 4 + ["val", "test"]
+    return [
+        [
+            f"audio/s{s}_{c}.wav",
+            0.1 * s,
+            -0.1 * c,
+            0.5,
+            *([splits[s]] if with_split else []),
+            f"spk{s}",
+        ]
+        for s in range(6)
+        for c in range(2)
+    ]
+
+
+HEADER = ["path", "arousal", "valence", "dominance", "split", "speaker"]
+
+
+def test_reads_paths_relative_to_the_manifest_and_its_splits(corpus_dir):
+    corpus = load(write_manifest(corpus_dir, HEADER, good_rows()), strict=True)
+    assert corpus.dimensions == ("arousal", "valence", "dominance")
+    assert [len(corpus.split(s)) for s in ("train", "val", "test")] == [8, 2, 2]
+    u = corpus.split("train")[0]
+    assert u.path == str(corpus_dir / "audio" / "s0_0.wav")
+    assert u.seconds == pytest.approx(0.2, abs=1e-3) and u.speaker == "spk0"
+    assert corpus.summary()["split_rule"] == "split column of the manifest"
+    assert "[-1, 1]" in corpus.scale
+
+
+def test_any_subset_of_dimensions(corpus_dir):
+    rows = [[r[0], r[1], r[4], r[5]] for r in good_rows()]
+    corpus = load(write_manifest(corpus_dir, ["path", "arousal", "split", "speaker"], rows))
+    assert corpus.dimensions == ("arousal",)
+    assert all(len(u.labels) == 1 for u in corpus.utterances)
+
+
+def test_missing_split_gives_a_seeded_speaker_independent_split(corpus_dir):
+    header = ["path", "arousal", "valence", "dominance", "speaker"]
+    manifest = write_manifest(corpus_dir, header, good_rows(with_split=False))
+    a, b = load(manifest, seed=0), load(manifest, seed=0)
+    assert [u.split for u in a.utterances] == [u.split for u in b.utterances]
+    for corpus in (a, load(manifest, seed=3)):
+        by_speaker = {}
+        for u in corpus.utterances:
+            by_speaker.setdefault(u.speaker, set()).add(u.split)
+        assert all(len(s) == 1 for s in by_speaker.values())  # no speaker in two splits
+        assert all(corpus.split(s) for s in ("train", "val", "test"))
+    assert "speaker-independent" in a.split_rule
+    splits_by_seed = {tuple(u.split for u in load(manifest, seed=s).utterances) for s in range(6)}
+    assert len(splits_by_seed) > 1  # the seed picks the split
+
+
+def test_bad_rows_are_skipped_counted_and_named(corpus_dir):
+    d = corpus_dir
+    (d / "empty.wav").write_bytes(b"")
+    (d / "text.wav").write_text("this is not audio")
+    sf.write(d / "zero.wav", np.zeros(0, np.float32), 16_000)
+    full = (d / "audio" / "s0_0.wav").read_bytes()
+    (d / "cut.wav").write_bytes(full[: len(full) // 2])
+    bad = {
+        "missing file": ["gone.wav", 0, 0, 0, "train", "x"],
+        "empty file": ["empty.wav", 0, 0, 0, "train", "x"],
+        "unreadable format": ["text.wav", 0, 0, 0, "train", "x"],
+        "truncated file": ["cut.wav", 0, 0, 0, "train", "x"],
+        "zero-length audio": ["zero.wav", 0, 0, 0, "train", "x"],
+        "NaN label": ["audio/s0_1.wav", "nan", 0, 0, "train", "x"],
+        "out-of-range label": ["audio/s1_1.wav", 0, 1.5, 0, "train", "x"],
+        "non-numeric label": ["audio/s2_1.wav", 0, 0, "high", "train", "x"],
+        "duplicated path": ["audio/s0_0.wav", 0, 0, 0, "train", "x"],
+    }
+    rows = good_rows()
+    rows = [r for r in rows if not r[0].endswith(("s0_1.wav", "s1_1.wav", "s2_1.wav"))]
+    manifest = write_manifest(d, HEADER, rows + list(bad.values()))
+    corpus = load(manifest)
+    assert len(corpus.utterances) == len(rows)
+    summary = corpus.summary()
+    assert summary["skipped_rows"] == len(bad)
+    assert summary["skipped_by_reason"] == {kind: 1 for kind in bad}
+    first_bad_line = len(rows) + 2  # header is line 1
+    for line, (kind, row) in enumerate(bad.items(), start=first_bad_line):
+        (p,) = [p for p in corpus.problems if p.kind == kind]
+        assert p.where == f"{manifest}:{line}"  # names the row
+        if kind.endswith("file") or kind.endswith("audio") or kind == "unreadable format":
+            assert row[0] in p.detail  # and the file
+    dup = next(p for p in corpus.problems if p.kind == "duplicated path")
+    assert f"{manifest}:2" in dup.detail  # points at the first listing
+
+    with pytest.raises(BenchError) as err:
+        load(manifest, strict=True)
+    msg = str(err.value)
+    assert f"{len(bad)} bad rows" in msg and "--strict" in msg and "missing file" in msg
+
+
+def test_manifest_without_required_columns(corpus_dir):
+    manifest = write_manifest(corpus_dir, ["file", "arousal"], [["audio/s0_0.wav", 0]])
+    with pytest.raises(BenchError, match=r"missing required columns.*'path'"):
+        load(manifest)
+    manifest = write_manifest(corpus_dir, ["path", "emotion"], [["audio/s0_0.wav", "happy"]])
+    with pytest.raises(BenchError, match="at least one of arousal, valence, dominance"):
+        load(manifest)
+
+
+def test_wrong_data_root(tmp_path):
+    with pytest.raises(BenchError, match="does not exist"):
+        load(tmp_path / "nope.csv")
+    with pytest.raises(BenchError, match=r"folder without manifest\.csv"):
+        load(tmp_path)
+    with pytest.raises(BenchError, match="needs --data-root"):
+        load_dataset("csv", None, seed=0, strict=False, synthetic=SPEC)
+
+
+def test_all_rows_bad_says_so_with_a_hint(corpus_dir):
+    rows = [[r[0], 3.0, 4.0, 5.0, r[4], r[5]] for r in good_rows()]  # a 1-7 scale by mistake
+    with pytest.raises(BenchError, match=r"no usable rows.*rescale"):
+        load(write_manifest(corpus_dir, HEADER, rows))
+
+
+def test_unknown_split_value_is_a_bad_row(corpus_dir):
+    rows = [*good_rows(), ["audio/s0_0.wav", 0, 0, 0, "holdout", "x"]]
+    corpus = load(write_manifest(corpus_dir, HEADER, rows))
+    assert [p.kind for p in corpus.problems] == ["bad split"]
+
+
+def test_audio_is_checked_once_then_remembered(corpus_dir, monkeypatch):
+    manifest = write_manifest(corpus_dir, HEADER, good_rows())
+    first = load(manifest)
+
+    def no_probe(path):
+        raise AssertionError(f"probed {path} again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(probe_cache, "probe_audio", no_probe)
+        assert load(manifest) == first  # a later load (a run's process) reads the stored check
+    # Changing a file invalidates what was remembered.
+    tone(corpus_dir / "audio" / "s0_0.wav", seconds=0.5)
+    again = load(manifest)
+    assert again.utterances[0].seconds == pytest.approx(0.5, abs=1e-3)
+
+
+def test_mixed_rates_formats_and_channels(tmp_path):
+    kinds = [(8_000, "wav", 1), (22_050, "ogg", 1), (44_100, "flac", 2), (16_000, "wav", 2)]
+    rows = []
+    for i, (sr, ext, ch) in enumerate(kinds * 3):
+        path = tmp_path / f"c{i}.{ext}"
+        tone(path, 0.4, sr, ch)
+        rows.append([path.name, 0.1, 0.2, 0.3, ["train", "train", "val", "test"][i % 4], "s"])
+    corpus = load(write_manifest(tmp_path, HEADER, rows), strict=True)
+    assert len(corpus.utterances) == 12
+    assert all(u.seconds == pytest.approx(0.4, abs=0.01) for u in corpus.utterances)
