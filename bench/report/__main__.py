@@ -1,0 +1,3 @@
+from bench.report.cli import main
+
+raise SystemExit(main())

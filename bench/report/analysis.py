@@ -1,0 +1,206 @@
+"""Per-strategy statistics over seeds: summaries of every figure, paired bootstrap against the
+baseline, degenerate-run flags. Input: the result dicts; output: plain dataclasses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from bench.report.figures import Metric, table_metrics
+from bench.report.frame import BASELINE, dimensions_of, runs_frame, strategy_order
+from bench.stats import PairedBootstrap, Summary, degenerate_reasons, paired_bootstrap, summarize
+
+# Summarised like the table's columns but not shown there (plots and recommendation use them).
+_EXTRA_FIGURES = ("val_ccc_best", "train_audio_s_per_s", "best_epoch", "trainable_share")
+
+
+@dataclass(frozen=True)
+class Paired:
+    """One seed's paired comparison of a strategy's test CCC against the baseline's."""
+
+    seed: int
+    result: PairedBootstrap | None
+    note: str | None = None  # why there is no result
+
+
+@dataclass(frozen=True)
+class Failure:
+    seed: int
+    status: str
+    error: str
+
+
+@dataclass(frozen=True)
+class StrategyStats:
+    name: str
+    seeds: tuple[int, ...]  # seeds that finished ok
+    figures: Mapping[str, Summary]  # metric key -> summary over the ok seeds
+    failures: tuple[Failure, ...] = ()
+    paired: tuple[Paired, ...] = ()
+    degenerate: tuple[tuple[int, str], ...] = ()  # (seed, reason)
+
+    def mean(self, key: str) -> float | None:
+        s = self.figures.get(key)
+        return None if s is None else s.mean
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.seeds)
+
+    @property
+    def n_significant(self) -> int:
+        return sum(1 for p in self.paired if p.result is not None and p.result.significant)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    dimensions: tuple[str, ...]
+    metrics: tuple[Metric, ...]
+    runs: pd.DataFrame  # one row per run, with a `degenerate` column
+    strategies: tuple[StrategyStats, ...]
+    seeds: tuple[int, ...]
+    baseline: str = BASELINE
+    notes: tuple[str, ...] = field(default=())
+
+    def get(self, name: str) -> StrategyStats | None:
+        return next((s for s in self.strategies if s.name == name), None)
+
+    @property
+    def ok_strategies(self) -> tuple[StrategyStats, ...]:
+        return tuple(s for s in self.strategies if s.ok)
+
+
+def _predictions(r: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    p = r.get("predictions") or {}
+    if not p.get("pred") or not p.get("target"):
+        return None
+    return np.asarray(p["pred"], dtype=np.float64), np.asarray(p["target"], dtype=np.float64)
+
+
+def _stored_flags(r: dict) -> list[str]:
+    """Flags the run recorded itself (the worker may add them), so the report shows them too."""
+    flag = (r.get("metrics") or {}).get("degenerate")
+    if not flag:
+        return []
+    return [str(f) for f in flag] if isinstance(flag, list) else [str(flag)]
+
+
+def _pair(run: dict, base: dict | None, seed: int, n_resamples: int) -> Paired:
+    if base is None:
+        return Paired(seed, None, f"no successful {BASELINE} run at seed {seed}")
+    a, b = _predictions(run), _predictions(base)
+    if a is None or b is None:
+        return Paired(seed, None, "per-utterance predictions not stored")
+    if a[0].shape != b[0].shape or not np.allclose(a[1], b[1]):
+        return Paired(seed, None, "test utterances differ from the baseline's")
+    try:
+        return Paired(seed, paired_bootstrap(a[0], b[0], a[1], n_resamples=n_resamples, seed=seed))
+    except ValueError as exc:  # constant predictions leave CCC undefined in every resample
+        return Paired(seed, None, str(exc))
+
+
+def analyse(results: Sequence[dict], far_below: float = 0.2, n_resamples: int = 2000) -> Analysis:
+    """Everything the report says about each strategy, computed from stored results only."""
+    dims = dimensions_of(results)
+    metrics = table_metrics(dims)
+    runs = runs_frame(results)
+    ok_runs = [r for r in results if r.get("status") == "ok"]
+    by_key = {(str(r["strategy"]), int(r["seed"])): r for r in results}
+
+    flags: dict[tuple[str, int], list[str]] = {}
+    for r in ok_runs:
+        s, seed = str(r["strategy"]), int(r["seed"])
+        others = [
+            (o.get("metrics") or {}).get("ccc_mean")
+            for o in ok_runs
+            if int(o["seed"]) == seed and str(o["strategy"]) != s
+        ]
+        pred = _predictions(r)
+        reasons = degenerate_reasons(
+            None if pred is None else pred[0],
+            dims,
+            (r.get("metrics") or {}).get("ccc_mean"),
+            [o for o in others if o is not None],
+            far_below=far_below,
+        )
+        flags[(s, seed)] = list(dict.fromkeys(_stored_flags(r) + reasons))
+    runs["degenerate"] = [
+        "; ".join(flags.get((s, int(seed)), []))
+        for s, seed in zip(runs.strategy, runs.seed, strict=True)
+    ]
+
+    stats = []
+    for name in strategy_order(results):
+        mine = runs[runs.strategy == name]
+        ok = mine[mine.status == "ok"].sort_values("seed")
+        keys = [m.key for m in metrics] + list(_EXTRA_FIGURES)
+        figures = {k: summarize(ok[k]) for k in keys if k in ok}
+        failures = tuple(
+            Failure(int(r.seed), str(r.status), str(r.error or "no error recorded"))
+            for r in mine[mine.status != "ok"].itertuples()
+        )
+        paired = ()
+        if name != BASELINE:
+            paired = tuple(
+                _pair(
+                    by_key[(name, int(seed))],
+                    by_key.get((BASELINE, int(seed)))
+                    if by_key.get((BASELINE, int(seed)), {}).get("status") == "ok"
+                    else None,
+                    int(seed),
+                    n_resamples,
+                )
+                for seed in ok.seed
+            )
+        degenerate = tuple(
+            (int(seed), reason) for seed in ok.seed for reason in flags.get((name, int(seed)), [])
+        )
+        stats.append(
+            StrategyStats(
+                name, tuple(int(s) for s in ok.seed), figures, failures, paired, degenerate
+            )
+        )
+    seeds = tuple(sorted({int(r["seed"]) for r in results}))
+    return Analysis(dims, metrics, runs, tuple(stats), seeds)
+
+
+def val_target(analysis: Analysis, tolerance: float) -> float | None:
+    """The validation CCC a strategy must reach to count as "there": the best strategy's mean
+    best-validation CCC minus the recommendation's tolerance."""
+    best = [s.mean("val_ccc_best") for s in analysis.ok_strategies]
+    best = [b for b in best if b is not None]
+    return max(best) - tolerance if best else None
+
+
+@dataclass(frozen=True)
+class TimeToTarget:
+    median_s: float | None  # over the seeds that reached the target; None when none did
+    reached: int  # seeds that reached it
+    seeds: int  # seeds that finished
+
+
+def time_to_target(results: Sequence[dict], target: float | None) -> dict[str, TimeToTarget]:
+    """Per strategy, wall-clock seconds (since the run started, cache build included) until the
+    validation CCC first reached `target`, as a median over the seeds that reached it."""
+    if target is None:
+        return {}
+    times: dict[str, list[float]] = {}
+    seeds: dict[str, int] = {}
+    for r in results:
+        if r.get("status") != "ok":
+            continue
+        name = str(r["strategy"])
+        times.setdefault(name, [])
+        seeds[name] = seeds.get(name, 0) + 1
+        for h in (r.get("metrics") or {}).get("history") or []:
+            v, t = h.get("val_ccc_mean"), h.get("elapsed_s")
+            if v is not None and t is not None and v >= target:
+                times[name].append(float(t))
+                break
+    return {
+        k: TimeToTarget(float(np.median(v)) if v else None, len(v), seeds[k])
+        for k, v in times.items()
+    }

@@ -1,0 +1,82 @@
+"""`python -m bench.report RUN_DIR [--compare EARLIER_DIR] [--fail-on-regression]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+
+from bench.errors import BenchError
+from bench.report.compare import DEFAULT_CCC_DROP, DEFAULT_SLOWDOWN
+from bench.report.console import print_summary
+from bench.report.recommend import DEFAULT_TOLERANCE
+from bench.report.render import render
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.report",
+        description="Re-render a run folder's report (report.md, index.html, results.csv, "
+        "plots/) from its stored results, without training.",
+    )
+    ap.add_argument("results_dir", help="a run folder holding results/*.json (e.g. reports/quick)")
+    ap.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        help="recommend the fastest strategy whose mean CCC is within this of the best "
+        f"(default {DEFAULT_TOLERANCE})",
+    )
+    ap.add_argument(
+        "--compare",
+        metavar="BASELINE_DIR",
+        default=None,
+        help="an earlier run folder: adds change columns and flags regressions",
+    )
+    ap.add_argument(
+        "--ccc-drop",
+        type=float,
+        default=DEFAULT_CCC_DROP,
+        help=f"mean-CCC drop that counts as a regression (default {DEFAULT_CCC_DROP})",
+    )
+    ap.add_argument(
+        "--slowdown",
+        type=float,
+        default=DEFAULT_SLOWDOWN,
+        help="fractional loss of training samples/s that counts as a regression "
+        f"(default {DEFAULT_SLOWDOWN})",
+    )
+    ap.add_argument(
+        "--fail-on-regression",
+        action="store_true",
+        help="exit with code 1 when --compare finds a regression (for CI)",
+    )
+    ap.add_argument("--quiet", action="store_true", help="print only the paths written")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    try:
+        if args.fail_on_regression and not args.compare:
+            raise BenchError("--fail-on-regression needs --compare BASELINE_DIR")
+        out = render(
+            args.results_dir,
+            tolerance=args.tolerance,
+            compare_dir=args.compare,
+            ccc_drop=args.ccc_drop,
+            slowdown=args.slowdown,
+        )
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        print_summary(out.report, console)
+    print(f"wrote {out.markdown}, {out.html} and {out.csv}")
+    regressions = out.report.comparison.regressions if out.report.comparison else []
+    if regressions and args.fail_on_regression:
+        print(f"{len(regressions)} regression(s): failing as asked", file=sys.stderr)
+        return 1
+    return 0

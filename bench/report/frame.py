@@ -1,0 +1,128 @@
+"""Result dicts -> one pandas row per run (the shape of results.csv)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from bench.stats import per_seed_ratio
+
+BASELINE = "full"  # speed-ups and paired comparisons are against full finetuning in fp32
+
+_EFFICIENCY_KEYS = (
+    "train_samples_per_s",
+    "train_audio_s_per_s",
+    "epoch_time_s",
+    "cache_build_s",
+    "train_wall_s",
+    "peak_vram_nvml_mib",
+    "peak_vram_alloc_mib",
+    "peak_rss_mib",
+    "energy_j_per_epoch",
+    # In results.csv only (the table keeps to the figures above):
+    "time_to_best_val_s",
+    "step_time_p50_s",
+    "step_time_p90_s",
+    "step_time_p99_s",
+    "step_time_cv",
+    "peak_vram_reserved_mib",
+    "gpu_util_mean_pct",
+    "energy_j_per_sample",
+    "cpu_time_s",
+)
+_COMPUTE_KEYS = ("achieved_tflops", "mfu")
+
+
+def dimensions_of(results: Sequence[dict]) -> tuple[str, ...]:
+    """The label dimensions, in the corpus's order (a CSV corpus may have only two)."""
+    for r in results:
+        dims = (r.get("predictions") or {}).get("dimensions") or (r.get("data") or {}).get(
+            "dimensions"
+        )
+        if dims:
+            return tuple(str(d) for d in dims)
+    for r in results:
+        ccc = (r.get("metrics") or {}).get("ccc")
+        if ccc:
+            return tuple(str(d) for d in ccc)
+    from bench.ccc import DIMENSIONS  # imports torch: only when no result names its dimensions
+
+    return DIMENSIONS
+
+
+def strategy_order(results: Sequence[dict]) -> list[str]:
+    """Baseline first, then the order the sweep ran them in (first start time), so a report
+    re-rendered from files (sorted by name) lists them as the sweep's own report did."""
+    first: dict[str, str] = {}
+    for r in results:
+        name, started = str(r["strategy"]), str(r.get("started_at") or "")
+        first[name] = min(first.get(name, started), started)
+    names = list(first)
+    return sorted(names, key=lambda s: (s != BASELINE, first[s], names.index(s)))
+
+
+def _num(v: object) -> float:
+    """A stored figure as float; None (not measured) becomes NaN, never 0."""
+    if v is None or isinstance(v, bool):
+        return np.nan
+    try:
+        return float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return np.nan
+
+
+def runs_frame(results: Sequence[dict]) -> pd.DataFrame:
+    """One row per (strategy, seed) run with every figure the report uses (NaN where absent),
+    plus the per-seed speed-up over the baseline."""
+    dims = dimensions_of(results)
+    rows = []
+    for r in results:
+        eff = r.get("efficiency") or {}
+        met = r.get("metrics") or {}
+        model = r.get("model") or {}
+        spec = r.get("strategy_spec") or {}
+        row: dict[str, object] = {
+            "strategy": str(r["strategy"]),
+            "seed": int(r["seed"]),
+            "status": str(r.get("status")),
+            "error": r.get("error"),
+            "run_id": r.get("run_id"),
+            "precision": spec.get("precision_resolved"),
+        }
+        for d in dims:
+            row[f"ccc_{d}"] = _num((met.get("ccc") or {}).get(d))
+        row["ccc_mean"] = _num(met.get("ccc_mean"))
+        row["val_ccc_best"] = _num(met.get("val_ccc_best"))
+        row["best_epoch"] = _num(met.get("best_epoch"))
+        for k in _EFFICIENCY_KEYS:
+            row[k] = _num(eff.get(k))
+        for k in _COMPUTE_KEYS:
+            row[k] = _num((r.get("compute") or {}).get(k))
+        row["epochs"] = _num(eff.get("epochs"))
+        row["params_trainable"] = _num(model.get("params_trainable"))
+        row["params_total"] = _num(model.get("params_total"))
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    df["trainable_share"] = df.params_trainable / df.params_total
+    ok = df.status == "ok"
+    base = dict(
+        zip(
+            df.seed[ok & (df.strategy == BASELINE)],
+            df.train_samples_per_s[ok & (df.strategy == BASELINE)],
+            strict=True,
+        )
+    )
+    df["speedup"] = [
+        per_seed_ratio({s: v}, base).get(s, np.nan) if st == "ok" else np.nan
+        for s, v, st in zip(df.seed, df.train_samples_per_s, df.status, strict=True)
+    ]
+    return df
+
+
+def write_csv(df: pd.DataFrame, path: str) -> None:
+    """results.csv: one row per run, plain columns, empty cells where a figure was not measured."""
+    df.to_csv(path, index=False)

@@ -1,0 +1,133 @@
+"""The report's header: what ran, and the warnings a reader must see before any number."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bench.report.analysis import Analysis
+
+
+@dataclass(frozen=True)
+class Header:
+    facts: tuple[tuple[str, str], ...]  # (label, value), in display order
+    warnings: tuple[str, ...]
+    notes: tuple[str, ...]  # every distinct note the runs recorded
+    profile: str
+
+
+def shared_config_hash(config: dict) -> str:
+    """Hash of a run's configuration without its strategy and seed: equal for every run of
+    one sweep, so it identifies the sweep (a result's `run_id` identifies one run)."""
+    rest = {k: v for k, v in config.items() if k not in ("strategy", "seed")}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _distinct(values: Sequence[object]) -> list[str]:
+    return list(dict.fromkeys(str(v) for v in values if v not in (None, "")))
+
+
+def _corpus(data: dict) -> str:
+    n = data.get("n_utterances") or {}
+    total = sum(int(v) for v in n.values()) if isinstance(n, dict) else n
+    splits = " / ".join(f"{k} {v}" for k, v in n.items()) if isinstance(n, dict) else ""
+    parts = [f"{data.get('name')}: {total} utterances ({splits})" if splits else str(total)]
+    if data.get("hours") is not None:
+        parts.append(f"{data['hours']} h")
+    if data.get("dimensions"):
+        parts.append(f"labels {', '.join(map(str, data['dimensions']))} in {data.get('scale')}")
+    return ", ".join(parts)
+
+
+def _device(dev: dict) -> str:
+    if dev.get("type") == "cuda":
+        mem = f", {int(dev['memory_mib']) / 1024:.0f} GiB" if dev.get("memory_mib") else ""
+        cuda = f", CUDA {dev['cuda']}" if dev.get("cuda") else ""
+        return f"cuda: {dev.get('name')}{mem}{cuda}"
+    threads = f" ({dev['threads']} threads)" if dev.get("threads") else ""
+    return f"{dev.get('type')}: {dev.get('name')}{threads}"
+
+
+def _software(env: dict) -> str:
+    keys = ("python", "torch", "transformers", "peft", "serbench")
+    parts = [f"{k} {env[k]}" for k in keys if env.get(k)]
+    parts.append(f"commit {env.get('git_commit') or 'unknown'}")
+    return ", ".join(parts)
+
+
+def build_header(results: Sequence[dict], analysis: Analysis) -> Header:
+    ok = [r for r in results if r.get("status") == "ok"]
+    r0 = ok[0] if ok else results[0]
+    model = r0.get("model") or {}
+    data = r0.get("data") or {}
+    arch = model.get("architecture") or {}
+    weights = _distinct([(r.get("model") or {}).get("weights") for r in ok]) or ["unknown"]
+    arch_text = (
+        f", {arch.get('layers')} layers, hidden size {arch.get('hidden_size')}" if arch else ""
+    )
+    hashes = _distinct([shared_config_hash(r["config"]) for r in results if r.get("config")])
+    devices = _distinct([_device(r["device"]) for r in results if r.get("device")])
+    software = _distinct([_software(r["environment"]) for r in results if r.get("environment")])
+    dates = sorted(_distinct([r.get("finished_at") or r.get("started_at") for r in results]))
+    n_failed = sum(1 for r in results if r.get("status") != "ok")
+    facts = [
+        ("Profile", str(r0.get("profile"))),
+        ("Model", f"{model.get('name')}: {' / '.join(weights)} weights{arch_text}"),
+        ("Corpus", _corpus(data) if data else "unknown (no successful run recorded it)"),
+        ("Device", "; ".join(devices) or "unknown"),
+        ("Software", "; ".join(software) or "unknown"),
+        ("Seeds", f"{', '.join(map(str, analysis.seeds))} ({len(analysis.seeds)} seeds)"),
+        (
+            "Runs",
+            f"{len(results)} runs of {len(analysis.strategies)} strategies, {n_failed} failed",
+        ),
+        ("Date", " to ".join(dict.fromkeys([dates[0], dates[-1]])) if dates else "unknown"),
+        ("Config hash", ", ".join(hashes) or "unknown"),
+    ]
+
+    warnings = []
+    if "random-init" in weights:
+        warnings.append(
+            "Backbone weights are RANDOM-INIT, not pretrained: CCC values show that the pipeline "
+            "works, not what a pretrained model reaches."
+        )
+    if any((r.get("device") or {}).get("type") not in (None, "cuda") for r in results):
+        warnings.append(
+            "Ran on a CPU, not a GPU: GPU memory and energy are not measured, and speed-ups are "
+            "CPU speed-ups."
+        )
+    if len(devices) > 1:
+        warnings.append(f"Runs come from {len(devices)} different devices: timings do not compare.")
+    if len(hashes) > 1:
+        warnings.append(
+            f"Runs were made with {len(hashes)} different configurations (hashes "
+            f"{', '.join(hashes)}): compare with care."
+        )
+    skipped = max(int((r.get("data") or {}).get("skipped_rows") or 0) for r in results)
+    if skipped:
+        warnings.append(
+            f"{skipped} manifest rows were skipped as bad input (reasons in the results' "
+            "data.skipped_reasons)."
+        )
+    for s in analysis.strategies:
+        for f in s.failures:
+            warnings.append(f"Run {s.name} seed {f.seed} {f.status}: {f.error}")
+        for seed, reason in s.degenerate:
+            warnings.append(f"Degenerate run {s.name} seed {seed}: {reason}.")
+    if analysis.get(analysis.baseline) is None or not analysis.get(analysis.baseline).ok:  # type: ignore[union-attr]
+        warnings.append(
+            f"No successful {analysis.baseline} run: speed-ups and paired comparisons need it."
+        )
+    if len(analysis.seeds) == 1:
+        warnings.append(
+            "One seed only: no spread, no confidence intervals; use --seeds 3 for the study's setup."
+        )
+    counts = {len(s.seeds) for s in analysis.ok_strategies}
+    if len(counts) > 1:
+        warnings.append(
+            "Strategies have different numbers of successful seeds: their means are not paired."
+        )
+    notes = _distinct([n for r in results for n in r.get("notes") or []])
+    return Header(tuple(facts), tuple(warnings), tuple(notes), str(r0.get("profile")))

@@ -1,0 +1,62 @@
+"""Build the whole report (as data) from result dicts; the renderers only format it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bench.report.analysis import Analysis, TimeToTarget, analyse, time_to_target, val_target
+from bench.report.compare import DEFAULT_CCC_DROP, DEFAULT_SLOWDOWN, Comparison, compare
+from bench.report.header import Header, build_header
+from bench.report.recommend import DEFAULT_TOLERANCE, Recommendation, recommend, sentences
+from bench.report.table import Table, build_table
+
+DEFAULT_FAR_BELOW = 0.2  # a run this far under the others' median CCC (same seed) is degenerate
+
+
+@dataclass(frozen=True)
+class Report:
+    header: Header
+    analysis: Analysis
+    table: Table
+    recommendation: Recommendation
+    advice: tuple[str, ...]  # the recommendation in sentences
+    target: float | None  # validation CCC target of the time-to-target plot
+    time_to_target: dict[str, TimeToTarget]
+    comparison: Comparison | None = None
+
+
+def build_report(
+    results: Sequence[dict],
+    tolerance: float = DEFAULT_TOLERANCE,
+    earlier: Sequence[dict] | None = None,
+    earlier_dir: str | None = None,
+    ccc_drop: float = DEFAULT_CCC_DROP,
+    slowdown: float = DEFAULT_SLOWDOWN,
+    far_below: float = DEFAULT_FAR_BELOW,
+) -> Report:
+    """Everything the report says, computed from stored results (and an earlier run's, for
+    `--compare`)."""
+    analysis = analyse(results, far_below=far_below)
+    header = build_header(results, analysis)
+    comparison = None
+    if earlier is not None:
+        comparison = compare(
+            analysis,
+            analyse(earlier, far_below=far_below),
+            earlier_dir or "earlier run",
+            ccc_drop,
+            slowdown,
+        )
+    rec = recommend(analysis, tolerance)
+    target = val_target(analysis, tolerance)
+    return Report(
+        header,
+        analysis,
+        build_table(analysis, header.notes, comparison),
+        rec,
+        tuple(sentences(rec, analysis)),
+        target,
+        time_to_target(results, target),
+        comparison,
+    )

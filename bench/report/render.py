@@ -1,0 +1,91 @@
+"""Write a run folder's report files: report.md, index.html, results.csv and plots/."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.report.compare import DEFAULT_CCC_DROP, DEFAULT_SLOWDOWN
+from bench.report.frame import write_csv
+from bench.report.html import render_html
+from bench.report.markdown import render_markdown
+from bench.report.model import Report, build_report
+from bench.report.plots import Plot, all_plots
+from bench.report.recommend import DEFAULT_TOLERANCE
+from bench.results import load_results
+
+
+@dataclass(frozen=True)
+class Rendered:
+    markdown: Path
+    html: Path
+    csv: Path
+    plots: tuple[Plot, ...]
+    report: Report
+
+
+def _load(folder: str | Path, what: str) -> list[dict]:
+    results = load_results(folder)
+    if not results:
+        raise BenchError(
+            f"no result files under {Path(folder) / 'results'} ({what}); "
+            f"run `python -m bench.run --out {folder}` first"
+        )
+    return results
+
+
+def _check_threshold(name: str, value: float) -> None:
+    if not value >= 0:  # also refuses NaN
+        raise BenchError(f"{name} must be a number >= 0, not {value}")
+
+
+def render(
+    out_dir: str | Path,
+    results: Sequence[dict] | None = None,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+    compare_dir: str | Path | None = None,
+    ccc_drop: float = DEFAULT_CCC_DROP,
+    slowdown: float = DEFAULT_SLOWDOWN,
+    step_summary: bool = True,
+) -> Rendered:
+    """Render the report of the run folder `out_dir` from its results (or `results`), optionally
+    against the earlier run folder `compare_dir`. Appends the markdown (without images) to
+    $GITHUB_STEP_SUMMARY when that is set and `step_summary` is true."""
+    for name, value in (
+        ("--tolerance", tolerance),
+        ("--ccc-drop", ccc_drop),
+        ("--slowdown", slowdown),
+    ):
+        _check_threshold(name, value)
+    out_dir = Path(out_dir)
+    results = _load(out_dir, "this run") if results is None else list(results)
+    if not results:
+        raise BenchError(f"no results to report in {out_dir}")
+    earlier = _load(compare_dir, "the run to compare against") if compare_dir else None
+    report = build_report(
+        results,
+        tolerance=tolerance,
+        earlier=earlier,
+        earlier_dir=str(compare_dir) if compare_dir else None,
+        ccc_drop=ccc_drop,
+        slowdown=slowdown,
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = tuple(
+        all_plots(report.analysis, results, out_dir / "plots", report.target, report.time_to_target)
+    )
+    md = out_dir / "report.md"
+    md.write_text(render_markdown(report, plots), encoding="utf-8")
+    html = out_dir / "index.html"
+    html.write_text(render_html(report, plots), encoding="utf-8")
+    csv = out_dir / "results.csv"
+    write_csv(report.analysis.runs, str(csv))
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary and summary:
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write(render_markdown(report, plots, images=False) + "\n")
+    return Rendered(md, html, csv, plots, report)
