@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: install test bench smoke quick report lint format bench-micro clean
+.PHONY: install test bench smoke quick report lint format bench-micro bench-data clean bench-meter gpu-check bench-cache
 
 install: $(STAMP)
 
@@ -27,11 +27,19 @@ smoke: install
 	HF_HUB_OFFLINE=1 $(PY) -m bench.run --profile smoke --strategies all --out reports/smoke --force $(ARGS)
 
 report: install
-	$(PY) -m bench.report $(or $(DIR),reports/quick)
+	$(PY) -m bench.report $(or $(DIR),reports/quick) $(ARGS)
 
 bench-micro: install
-	HF_HUB_OFFLINE=1 $(PY) -m pytest tests/benchmarks --benchmark-only --benchmark-autosave \
+	HF_HUB_OFFLINE=1 $(PY) -m pytest tests/benchmarks --benchmark-enable --benchmark-only --benchmark-autosave \
 		--benchmark-storage=reports/benchmarks -p no:cacheprovider $(ARGS)
+
+bench-data: install
+	HF_HUB_OFFLINE=1 $(PY) -m bench.bench_data $(ARGS)
+
+# Prefix-cache write/read GB/s on this machine, and a cached epoch with the store in memory vs
+# on disk (read wait vs compute). ARGS="--gib 4 --dir /fast/disk" to size and place it.
+bench-cache: install
+	HF_HUB_OFFLINE=1 $(PY) -m bench.bench_cache $(ARGS)
 
 lint: install
 	$(PY) -m ruff check bench strategies tests
@@ -43,3 +51,13 @@ format: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info reports/*/ .benchmarks
+
+# The one command a GPU machine runs. No install step: it must work with the packages of a
+# CUDA PyTorch image plus this checkout (the project's venv is used when there is one).
+GPU_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
+gpu-check:
+	PYTHONPATH=. $(GPU_PY) -m pytest tests/gpu -q -s -p no:cacheprovider
+	PYTHONPATH=. $(GPU_PY) -m bench.run --profile gpu-check --strategies all --out reports/gpu-check $(ARGS)
+
+bench-meter: install
+	HF_HUB_OFFLINE=1 $(PY) -m bench.bench_meter $(ARGS)

@@ -21,6 +21,8 @@ class TrainConfig:
     warmup_steps: int = 2  # steps excluded from throughput
     max_seconds: float | None = None  # crop longer clips
     num_workers: int = 0
+    warmup_seconds: float = 0.0  # also excluded from throughput (whichever warm-up ends later)
+    cache_store: str = "auto"  # +cache: memory | disk (memory-mapped) | auto (memory if it fits)
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,18 @@ PROFILES: dict[str, Profile] = {
             n_speakers=60, clips_per_speaker=60, min_seconds=2.0, max_seconds=8.0
         ),
     ),
+    "gpu-check": Profile(
+        name="gpu-check",
+        summary="wav2vec2-base architecture, ~200 steps per strategy on 800 synthetic clips: exercises the GPU paths",
+        model="facebook/wav2vec2-base",
+        seeds=1,
+        train=TrainConfig(
+            batch_size=16, max_epochs=6, warmup_steps=10, max_seconds=5.0, num_workers=4
+        ),
+        synthetic=SyntheticSpec(
+            n_speakers=20, clips_per_speaker=40, min_seconds=2.0, max_seconds=5.0
+        ),
+    ),
 }
 
 
@@ -97,6 +111,11 @@ class RunConfig:
     device: str
     train: TrainConfig
     synthetic: SyntheticSpec
+    fold: int | None = None  # IEMOCAP: the session held out for test (--fold)
+    test_set: str | None = None  # MSP-Podcast: the Split_Set used as test (--test-set)
+    nvml_interval_s: float = 0.01  # NVML sampling period (--nvml-interval-ms)
+    require_idle_gpu: bool = False  # abort instead of warning when other processes use the GPU
+    peak_tflops: float | None = None  # override the peak used for MFU (--peak-tflops)
 
     def to_dict(self) -> dict:
         return asdict(self)

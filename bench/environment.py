@@ -54,8 +54,24 @@ def describe_device(device: torch.device) -> dict:
     }
 
 
+def gpu_driver() -> str | None:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        version = pynvml.nvmlSystemGetDriverVersion()
+    except Exception:  # no NVIDIA driver here: nothing to record
+        return None
+    return version.decode() if isinstance(version, bytes) else version
+
+
 def environment() -> dict:
+    from bench.meter.host import cpu_model
+
     return {
+        "cpu": cpu_model(),
+        "cuda": torch.version.cuda,
+        "gpu_driver": gpu_driver() if torch.cuda.is_available() else None,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "torch": torch.__version__,

@@ -13,8 +13,19 @@ from bench.config import PROFILES, RunConfig, get_profile
 from bench.datasets import ADAPTERS, load_dataset
 from bench.errors import BenchError
 
-# The study's five strategies; `all` runs these (and grows as families are added).
-ALL = ["full", "partial3", "partial3+amp", "partial3+amp+cache", "lora"]
+# `all`: the study's five strategies, then ours: SUPERB-style layer weighting, BitFit, DoRA, and
+# LoRA in the last three layers with its frozen prefix cached.
+ALL = [
+    "full",
+    "partial3",
+    "partial3+amp",
+    "partial3+amp+cache",
+    "lora",
+    "head",
+    "bitfit",
+    "dora",
+    "lora3+amp+cache",
+]
 
 
 def parse_seeds(text: str | None, default_count: int) -> list[int]:
@@ -47,7 +58,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--dataset", default="synthetic", help=f"one of: {', '.join(ADAPTERS)}")
     ap.add_argument(
-        "--data-root", default=None, help="manifest/corpus path (csv: the manifest file)"
+        "--data-root",
+        default=None,
+        help="csv: the manifest file; msp-podcast: the folder holding Labels/ and Audios/; "
+        "iemocap: the folder holding Session1..5; synthetic: its cache folder",
+    )
+    ap.add_argument(
+        "--fold",
+        type=int,
+        default=None,
+        help="iemocap: the session held out for test, 1-5 (default 5; validation: the one before)",
+    )
+    ap.add_argument(
+        "--test-set", default=None, help="msp-podcast: the Split_Set used as test (default Test1)"
+    )
+    ap.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="crop longer clips to this many seconds (random window in training, centred in "
+        "evaluation); default from the profile",
     )
     ap.add_argument(
         "--model", default=None, help="preset, local path or hub id (default from the profile)"
@@ -70,8 +100,39 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, default=None, help="override the profile's batch size"
     )
     ap.add_argument("--strict", action="store_true", help="any bad manifest row is an error")
+    measure = ap.add_argument_group("measurement")
+    measure.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=None,
+        help="steps excluded from throughput (profile default)",
+    )
+    measure.add_argument(
+        "--warmup-seconds", type=float, default=None, help="seconds excluded from throughput, too"
+    )
+    measure.add_argument(
+        "--nvml-interval-ms",
+        type=float,
+        default=10.0,
+        help="NVML memory sampling period (default 10)",
+    )
+    measure.add_argument(
+        "--require-idle-gpu", action="store_true", help="abort when other processes use the GPU"
+    )
+    measure.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="device peak for MFU (default: known-GPU table)",
+    )
     ap.add_argument("--force", action="store_true", help="rerun runs whose results already exist")
     ap.add_argument("--quiet", action="store_true", help="no progress output, only the final table")
+    ap.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.01,
+        help="the report recommends the fastest strategy whose mean CCC is within this of the best",
+    )
     ap.add_argument(
         "--list-strategies",
         action="store_true",
@@ -81,10 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def list_strategies_text() -> str:
-    from strategies.registry import MODIFIER_HELP, describe, registered
+    from strategies.registry import describe, describe_modifiers, registered
 
-    lines = ["strategies:"] + [f"  {describe(info)}" for info in registered().values()]
-    lines += ["modifiers (append with +):"] + [f"  +{k:<6} {v}" for k, v in MODIFIER_HELP.items()]
+    lines = ["strategies (family<k>:param=default,...; k = a number suffix, e.g. partial3):"]
+    lines += [f"  {describe(info)}" for info in registered().values()]
+    lines += ["modifiers (append with +, e.g. partial3+amp+cache):"]
+    lines += [f"  {line}" for line in describe_modifiers()]
     lines += [f"all = {', '.join(ALL)}"]
     return "\n".join(lines)
 
@@ -116,6 +179,14 @@ def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
         train = type(train)(**{**train.__dict__, "max_epochs": args.epochs})
     if args.batch_size is not None:
         train = type(train)(**{**train.__dict__, "batch_size": args.batch_size})
+    if args.warmup_steps is not None:
+        train = type(train)(**{**train.__dict__, "warmup_steps": args.warmup_steps})
+    if args.warmup_seconds is not None:
+        train = type(train)(**{**train.__dict__, "warmup_seconds": args.warmup_seconds})
+    if args.max_seconds is not None:
+        if args.max_seconds <= 0:
+            raise BenchError(f"--max-seconds must be > 0, not {args.max_seconds:g}")
+        train = type(train)(**{**train.__dict__, "max_seconds": args.max_seconds})
     seeds = parse_seeds(args.seeds, profile.seeds)
     if args.dataset not in ADAPTERS:
         raise BenchError(f"unknown dataset {args.dataset!r}; valid datasets: {', '.join(ADAPTERS)}")
@@ -133,6 +204,11 @@ def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
             args.device,
             train,
             profile.synthetic,
+            fold=args.fold,
+            test_set=args.test_set,
+            nvml_interval_s=args.nvml_interval_ms / 1000,
+            require_idle_gpu=args.require_idle_gpu,
+            peak_tflops=args.peak_tflops,
         )
         for seed in seeds
         for s in specs
@@ -154,9 +230,26 @@ def main(argv: list[str] | None = None) -> int:
         c0 = configs[0]
         t0 = time.perf_counter()
         # Validate the data once, up front: a bad manifest fails here, not halfway through a sweep.
-        corpus = load_dataset(
-            c0.dataset, c0.data_root, seed=c0.seed, strict=c0.strict, synthetic=c0.synthetic
-        )
+        # Every seed's split is checked too (a seeded split can come out empty); audio is checked
+        # once and remembered, so the later loads here and in each run cost a manifest read.
+        for seed in sorted({c.seed for c in configs}):
+            corpus = load_dataset(
+                c0.dataset,
+                c0.data_root,
+                seed=seed,
+                strict=c0.strict,
+                synthetic=c0.synthetic,
+                fold=c0.fold,
+                test_set=c0.test_set,
+            )
+        if corpus.problems:
+            from bench.adapters.validate import describe_problems
+
+            err.print(
+                f"[yellow]warning:[/yellow] skipped {describe_problems(corpus.problems)} "
+                "(listed in each result's data.skipped_reasons; --strict makes them errors)",
+                highlight=False,
+            )
         if not args.quiet:
             from bench.environment import pick_device
 
@@ -165,11 +258,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"corpus={corpus.name} ({sum(corpus.summary()['n_utterances'].values())} clips) "
                 f"runs={len(configs)} -> {out}"
             )
-            if corpus.skipped:
-                console.print(
-                    f"[yellow]skipped {len(corpus.skipped)} bad rows[/yellow], e.g. {corpus.skipped[0]}"
-                )
-        from bench.report import console_table, render
+        from bench.report import print_summary, render
         from bench.sweep import run_sweep
 
         results = run_sweep(
@@ -177,9 +266,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         for note in sorted({n for r in results for n in r.get("notes", []) if "RANDOM-INIT" in n}):
             err.print(f"[bold red]WARNING:[/bold red] {note}")
-        md, html, summary = render(out, results)
-        console.print(console_table(summary))
-        console.print(f"report: {md} and {html}  (wall {time.perf_counter() - t0:.0f} s)")
+        rendered = render(out, results, tolerance=args.tolerance)
+        print_summary(rendered.report, console)
+        console.print(
+            f"report: {rendered.markdown} and {rendered.html}  (wall {time.perf_counter() - t0:.0f} s)"
+        )
         return 0 if all(r["status"] == "ok" for r in results) else 1
     except BenchError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)

@@ -43,16 +43,35 @@ def _failed_exit(cfg: RunConfig, exitcode: int | None) -> dict:
     return result
 
 
+def interrupted_result(cfg: RunConfig) -> dict:
+    from bench.worker import base_result
+
+    result = base_result(cfg)
+    result.update(
+        status="interrupted", error="interrupted by the user (Ctrl-C); rerun the command to resume"
+    )
+    return result
+
+
 def run_one_isolated(cfg: RunConfig, path: Path, on_event: Callable[[dict], None]) -> dict:
     ctx = mp.get_context("spawn")
     events: mp.Queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(cfg.to_dict(), str(path), events), daemon=False)
     path.unlink(missing_ok=True)
     proc.start()
-    while proc.is_alive() or not events.empty():
-        with contextlib.suppress(queue_mod.Empty):  # no event in this interval; poll again
-            on_event(events.get(timeout=0.2))
-    proc.join()
+    try:
+        while proc.is_alive() or not events.empty():
+            with contextlib.suppress(queue_mod.Empty):  # no event in this interval; poll again
+                on_event(events.get(timeout=0.2))
+        proc.join()
+    except KeyboardInterrupt:
+        # Ctrl-C reaches the child too; give it a moment, then make sure it is gone.
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        write_result(path, interrupted_result(cfg))
+        raise
     result = read_result(path)
     if result is None:
         result = _failed_exit(cfg, proc.exitcode)
@@ -85,7 +104,8 @@ def run_sweep(
                 and old.get("run_id") == cfg.config_hash()
                 and old.get("status") == "ok"
             ):
-                console.log(
+                # print, not log: log adds a timestamp and a source path to every CI log line
+                console.print(
                     f"[dim]skip {cfg.strategy} seed {cfg.seed}: result exists ({path.name}); --force reruns[/dim]"
                 )
                 results.append(old)

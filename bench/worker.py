@@ -14,7 +14,10 @@ from bench.config import RunConfig
 from bench.datasets import SPLITS, Corpus, load_dataset
 from bench.environment import describe_device, environment, pick_device
 from bench.errors import BenchError
+from bench.flops import peak_tflops, train_flops_per_clip
 from bench.meter import MemoryTracker, peak_rss_mib
+from bench.meter.host import cpu_time_s
+from bench.meter.summary import compute_section, efficiency_section
 from bench.model import CONFIG_OVERRIDES, build_model, count_parameters
 from bench.results import SCHEMA
 from bench.trainer import Progress, resolve_precision, train
@@ -45,6 +48,20 @@ def base_result(cfg: RunConfig) -> dict:
     }
 
 
+def degenerate_reason(predictions: list[list[float]]) -> str | None:
+    """Why a run's test predictions cannot be trusted (NaN or constant), or None."""
+    import numpy as np
+
+    pred = np.asarray(predictions, dtype=float)
+    if pred.size == 0:
+        return "no test predictions"
+    if not np.isfinite(pred).all():
+        return "non-finite test predictions"
+    if (pred.std(axis=0) < 1e-6).any():
+        return "constant test predictions in at least one dimension (CCC is meaningless there)"
+    return None
+
+
 def run_one(
     cfg: RunConfig, progress: Progress = lambda e: None, corpus: Corpus | None = None
 ) -> dict:
@@ -55,8 +72,16 @@ def run_one(
     result["device"] = describe_device(device)
     torch.manual_seed(cfg.seed)
     if corpus is None:
+        # The command line checked this corpus before the sweep; the audio check is remembered
+        # on disk, so this load reads the label files only and gets the same corpus.
         corpus = load_dataset(
-            cfg.dataset, cfg.data_root, seed=cfg.seed, strict=cfg.strict, synthetic=cfg.synthetic
+            cfg.dataset,
+            cfg.data_root,
+            seed=cfg.seed,
+            strict=cfg.strict,
+            synthetic=cfg.synthetic,
+            fold=cfg.fold,
+            test_set=cfg.test_set,
         )
     data = {
         s: AudioDataset(corpus.split(s), cfg.train.max_seconds, cfg.seed, train=s == "train")
@@ -87,7 +112,7 @@ def run_one(
     result["strategy_spec"] = spec.to_dict() | {"precision_resolved": precision.name, "lr": lr}
     result["data"] = corpus.summary()
 
-    tracker = MemoryTracker(device)
+    tracker = MemoryTracker(device, cfg.nvml_interval_s, require_idle=cfg.require_idle_gpu)
     with tracker.track():
         out = train(
             model,
@@ -96,40 +121,74 @@ def run_one(
             cfg.train,
             lr,
             precision,
-            spec.modifiers.cache,
+            spec,
             cfg.seed,
             device,
             progress,
         )
-    mem = tracker.report()
     thr = out.timer.report()
-    epochs = [h.epoch_time_s for h in out.history]
+    mem = tracker.report(
+        alloc_peak_override=max(
+            (
+                v
+                for v in (
+                    thr.alloc_peak_train_mib,
+                    thr.alloc_peak_warmup_mib,
+                    thr.alloc_peak_eval_mib,
+                )
+                if v is not None
+            ),
+            default=None,
+        )
+    )
     notes += list(mem.notes) + out.notes + ([thr.note] if thr.note else [])
     result["data"]["padding_fraction"] = out.padding_fraction
+    best = next((h for h in out.history if h.epoch == out.best_epoch), None)
     result["metrics"] = {
         "ccc": out.test_ccc,
         "ccc_mean": out.test_ccc_mean,
         "best_epoch": out.best_epoch,
-        "val_ccc_best": max((h.val_ccc_mean for h in out.history), default=None),
+        "val_ccc_best": best.val_ccc_mean if best else None,
         "history": [asdict(h) for h in out.history],
     }
-    result["efficiency"] = {
-        "train_samples_per_s": thr.train_samples_per_s,
-        "train_audio_s_per_s": thr.train_audio_s_per_s,
-        "steps_timed": thr.steps_timed,
-        "warmup_steps": thr.warmup_steps,
-        "step_time_p50_s": thr.step_time_p50_s,
-        "step_time_p90_s": thr.step_time_p90_s,
-        "epoch_time_s": sum(epochs) / len(epochs) if epochs else None,
-        "epochs": len(epochs),
-        "cache_build_s": out.cache_build_s,
-        "cache_mib": out.cache_mib,
-        "train_wall_s": out.train_wall_s,
-        "peak_vram_nvml_mib": mem.peak_vram_nvml_mib,
-        "peak_vram_alloc_mib": mem.peak_vram_alloc_mib,
-        "peak_vram_reserved_mib": mem.peak_vram_reserved_mib,
-        "peak_rss_mib": mem.peak_rss_mib,
-    }
+    degenerate = degenerate_reason(out.test_predictions)
+    result["metrics"]["degenerate"] = degenerate
+    if degenerate:
+        notes.append(f"degenerate run: {degenerate}")
+    result["efficiency"] = efficiency_section(
+        thr,
+        mem,
+        epoch_times=[h.epoch_time_s for h in out.history],
+        cache_build_s=out.cache_build_s,
+        cache_mib=out.cache_mib,
+        train_wall_s=out.train_wall_s,
+        time_to_best_s=best.elapsed_s if best else None,
+        samples_trained=len(data["train"]) * len(out.history),
+        cpu_time_s=cpu_time_s(),
+    )
+    # How the prefix cache was obtained (key, memory/disk, reused or built, GB/s), or None.
+    result["efficiency"]["cache"] = asdict(out.cache) if out.cache else None
+    padded = thr.padded_audio_s_per_sample
+    flops = (
+        None
+        if padded is None
+        else train_flops_per_clip(
+            model,
+            round(padded * 16_000),
+            model.frozen_prefix_layers if spec.modifiers.cache else None,
+        )
+    )
+    peak, peak_source = peak_tflops(
+        result["device"].get("name") if device.type == "cuda" else None,
+        precision.name,
+        cfg.peak_tflops,
+    )
+    real_per_sample = (
+        None if not thr.samples_timed else thr.train_audio_s_per_s / thr.train_samples_per_s
+    )
+    result["compute"] = compute_section(
+        flops, real_per_sample, thr.train_samples_per_s, peak, peak_source
+    )
     result["predictions"] = {
         "split": "test",
         "dimensions": list(corpus.dimensions),

@@ -99,7 +99,7 @@ def test_end_to_end_sweep_writes_results_and_report(tmp_path, synth_dir, monkeyp
     eff = r["efficiency"]
     assert eff["train_samples_per_s"] > 0 and eff["cache_build_s"] > 0
     assert eff["peak_vram_nvml_mib"] is None and any(
-        "GPU memory not measured" in n for n in r["notes"]
+        "GPU memory and energy not measured" in n for n in r["notes"]
     )
     md = (out / "report.md").read_text()
     assert "| partial2+cache |" in md and "RANDOM-INIT" in md

@@ -4,20 +4,26 @@ import os
 import time
 from types import SimpleNamespace
 
+import pytest
 import torch
 
+from bench.errors import BenchError
 from bench.meter import MemoryTracker, StepTimer
 
 
 class FakeNVML:
-    """Enough of pynvml for the sampler: one device, this process using a planted peak once."""
+    """Enough of pynvml for the tracker: one device; this process's memory follows `readings_mib`."""
 
     class NVMLError(Exception):
         pass
 
-    def __init__(self, readings_mib):
+    def __init__(self, readings_mib, *, list_own_pid=True, foreign_mib=0, energy=True):
         self.readings = list(readings_mib)
         self.calls = 0
+        self.list_own_pid = list_own_pid
+        self.foreign_mib = foreign_mib
+        self.energy = energy
+        self.energy_mj = 1_000_000.0
 
     def nvmlInit(self):
         pass
@@ -31,29 +37,79 @@ class FakeNVML:
     def nvmlDeviceGetUUID(self, h):
         return "GPU-fake"
 
+    def _current(self):
+        return self.readings[min(self.calls, len(self.readings) - 1)]
+
     def nvmlDeviceGetComputeRunningProcesses(self, h):
-        value = self.readings[min(self.calls, len(self.readings) - 1)]
+        value = self._current()
         self.calls += 1
-        return [
-            SimpleNamespace(pid=os.getpid(), usedGpuMemory=value * 2**20),
-            SimpleNamespace(pid=os.getpid() + 1, usedGpuMemory=99_999 * 2**20),
-        ]  # another process
+        procs = [
+            SimpleNamespace(pid=os.getpid() + 100_000, usedGpuMemory=99_999 * 2**20)
+        ]  # not ours
+        if self.list_own_pid:
+            procs.append(SimpleNamespace(pid=os.getpid(), usedGpuMemory=value * 2**20))
+        if self.foreign_mib:
+            procs.append(SimpleNamespace(pid=1, usedGpuMemory=self.foreign_mib * 2**20))
+        return procs
+
+    def nvmlDeviceGetMemoryInfo(self, h):
+        return SimpleNamespace(used=(500 + self._current()) * 2**20)  # 500 MiB baseline
+
+    def nvmlDeviceGetUtilizationRates(self, h):
+        return SimpleNamespace(gpu=80)
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, h):
+        if not self.energy:
+            raise self.NVMLError("Not Supported")
+        self.energy_mj += 250_000.0
+        return self.energy_mj
 
 
-def test_fake_nvml_sampler_finds_the_planted_peak(monkeypatch):
+@pytest.fixture
+def fake_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda d: None)
     monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda d: 123 * 2**20)
     monkeypatch.setattr(torch.cuda, "max_memory_reserved", lambda d: 150 * 2**20)
-    fake = FakeNVML([100, 100, 4321, 200, 200])
-    tracker = MemoryTracker(torch.device("cuda", 0), interval_s=0.001, nvml=fake)
+
+
+def _run(fake, **kw):
+    tracker = MemoryTracker(torch.device("cuda", 0), interval_s=0.001, nvml=fake, **kw)
     with tracker.track():
         deadline = time.time() + 5
-        while fake.calls < 6 and time.time() < deadline:
+        while fake.calls < 8 and time.time() < deadline:
             time.sleep(0.005)
-    report = tracker.report()
+    return tracker.report()
+
+
+def test_fake_nvml_sampler_finds_the_planted_peak(fake_cuda):
+    report = _run(FakeNVML([0, 100, 100, 4321, 200, 200]))
     assert report.peak_vram_nvml_mib == 4321  # the other process's 99,999 MiB is not ours
+    assert report.nvml_source == "process"
+    assert 100 <= report.mean_vram_nvml_mib < 4321 and report.p99_vram_nvml_mib <= 4321
     assert report.peak_vram_alloc_mib == 123 and report.peak_vram_reserved_mib == 150
+    assert report.gpu_util_mean_pct == 80
+    assert report.energy_j == 250.0  # one counter step of 250,000 mJ between start and end
+
+
+def test_hidden_pids_fall_back_to_device_delta_and_say_so(fake_cuda):
+    report = _run(FakeNVML([0, 0, 300, 700, 100], list_own_pid=False))
+    assert report.nvml_source == "device-delta"
+    assert report.peak_vram_nvml_mib == 700  # 1200 MiB used at peak minus the 500 MiB baseline
+    assert any("containers can hide PIDs" in n for n in report.notes)
+
+
+def test_busy_gpu_warns_or_aborts(fake_cuda):
+    report = _run(FakeNVML([10], foreign_mib=2048))
+    assert any("GPU not idle" in n and "2048 MiB" in n for n in report.notes)
+    with pytest.raises(BenchError, match="require-idle-gpu"):
+        _run(FakeNVML([10], foreign_mib=2048), require_idle=True)
+
+
+def test_missing_energy_counter_is_none_with_reason(fake_cuda):
+    report = _run(FakeNVML([10], energy=False))
+    assert report.energy_j is None
+    assert any("energy counter unavailable" in n for n in report.notes)
 
 
 def test_cpu_run_reports_none_with_a_reason():

@@ -1,27 +1,43 @@
-"""GPU memory: NVML per-process peak sampled in a background thread, plus torch's allocator peaks."""
+"""GPU figures from NVML: per-process peak memory (sampled every `interval_s` by a separate process,
+so the sampler never competes with training for the GIL), the device's used memory above its
+baseline, mean utilisation and energy; plus torch's allocator peaks. Fields that cannot be
+measured are None with a note saying why, never 0.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
+from typing import Any
 
 import torch
 
+from bench.errors import BenchError
 from bench.meter.host import peak_rss_mib
-
-MIB = 1024 * 1024
+from bench.meter.nvml import MIB, device_processes, handle_for, sample_loop
 
 
 @dataclass(frozen=True)
 class MemoryReport:
     unit: str = "MiB"
-    peak_vram_nvml_mib: float | None = None  # NVML: this process's used device memory (driver view)
+    peak_vram_nvml_mib: float | None = None  # NVML: this process tree's used memory (driver view)
+    nvml_source: str | None = None  # "process" or "device-delta" (fallback when PIDs are hidden)
+    mean_vram_nvml_mib: float | None = None  # over NVML samples of this process tree
+    p99_vram_nvml_mib: float | None = None
+    peak_device_used_mib: float | None = None  # NVML: whole device, during the run
+    device_baseline_mib: float | None = None  # NVML: whole device, just before the run
     peak_vram_alloc_mib: float | None = None  # torch.cuda.max_memory_allocated: live tensors
     peak_vram_reserved_mib: float | None = None  # torch.cuda.max_memory_reserved: allocator's pool
+    gpu_util_mean_pct: float | None = None
+    energy_j: float | None = None  # NVML total-energy counter difference over the tracked region
+    nvml_samples: int | None = None
     peak_rss_mib: float | None = None
     notes: tuple[str, ...] = field(default=())
 
@@ -34,90 +50,181 @@ def _import_nvml() -> ModuleType | None:
     return pynvml
 
 
+def check_idle(
+    nv: ModuleType, handle: Any, own_pids: set[int], require_idle: bool
+) -> tuple[float, list[str]]:
+    """Baseline used MiB and warnings about other processes on the device (an error if required idle)."""
+    foreign = [p for p in device_processes(nv, handle) if p.pid not in own_pids]
+    baseline = nv.nvmlDeviceGetMemoryInfo(handle).used / MIB
+    notes = []
+    if foreign:
+        desc = ", ".join(f"pid {p.pid} ({(p.usedGpuMemory or 0) / MIB:.0f} MiB)" for p in foreign)
+        msg = f"GPU not idle: other processes use it ({desc}); timings and memory may be disturbed"
+        if require_idle:
+            raise BenchError(msg + ". Stop them or drop --require-idle-gpu")
+        notes.append(msg)
+    return baseline, notes
+
+
 class MemoryTracker:
     """`with tracker.track(): ...` then `tracker.report()`.
 
-    `nvml` may be injected (tests use a fake module); by default pynvml is used when importable.
+    `nvml` may be injected (tests use a fake module); it then samples in a thread, since a fake
+    cannot cross into another process. With the real pynvml the sampler is a separate process.
     """
 
     def __init__(
-        self, device: torch.device, interval_s: float = 0.01, nvml: ModuleType | None = None
+        self,
+        device: torch.device,
+        interval_s: float = 0.01,
+        nvml: ModuleType | None = None,
+        require_idle: bool = False,
     ):
         self.device = device
         self.interval_s = interval_s
+        self.injected = nvml is not None
         self.nvml = nvml if nvml is not None else _import_nvml()
+        self.require_idle = require_idle
         self.notes: list[str] = []
-        self._peak_bytes: int | None = None
-        self._stop = threading.Event()
+        self._sampled: dict | None = None
+        self._baseline: float | None = None
+        self._energy_j: float | None = None
         self._alloc = self._reserved = None
 
-    def _handle(self):
-        nv = self.nvml
-        index = self.device.index or 0
-        if torch.cuda.is_available():
-            # Match by UUID: NVML enumerates by PCI bus, CUDA by speed, unless CUDA_DEVICE_ORDER says otherwise.
-            uuid = str(torch.cuda.get_device_properties(index).uuid)
-            for i in range(nv.nvmlDeviceGetCount()):
-                h = nv.nvmlDeviceGetHandleByIndex(i)
-                u = nv.nvmlDeviceGetUUID(h)
-                u = u.decode() if isinstance(u, bytes) else u
-                if u.replace("GPU-", "") == uuid.replace("GPU-", ""):
-                    return h
-        return nv.nvmlDeviceGetHandleByIndex(index)
-
-    def _sample_forever(self, handle) -> None:
-        nv, pid = self.nvml, os.getpid()
-        per_process_seen = False
-        while True:
-            try:
-                procs = nv.nvmlDeviceGetComputeRunningProcesses(handle)
-            except nv.NVMLError:
-                procs = []
-            used = [p.usedGpuMemory for p in procs if p.pid == pid and p.usedGpuMemory]
-            if used:
-                per_process_seen = True
-                self._peak_bytes = max(self._peak_bytes or 0, sum(used))
-            if self._stop.wait(self.interval_s):
-                break
-        if not per_process_seen:
-            self.notes.append(
-                "NVML listed no memory for this process (containers can hide PIDs); peak_vram_nvml_mib is empty"
+    def _start_sampler(self, handle: Any, uuid: str | None):
+        pid = os.getpid()
+        if self.injected:
+            stop = threading.Event()
+            box: dict = {}
+            thread = threading.Thread(
+                target=lambda: box.update(
+                    sample_loop(self.nvml, handle, pid, self.interval_s, stop.wait)
+                ),
+                daemon=True,
             )
+            thread.start()
+
+            def finish() -> dict:
+                stop.set()
+                thread.join()
+                return box
+
+            return finish
+        args = [
+            sys.executable,
+            "-m",
+            "bench.meter.nvml",
+            str(pid),
+            str(self.interval_s),
+            str(self.device.index or 0),
+        ]
+        proc = subprocess.Popen(
+            args + ([uuid] if uuid else []),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        if proc.stdout.readline().strip() != "ready":
+            proc.kill()
+            raise RuntimeError("NVML sampler process did not start")
+
+        def finish() -> dict:
+            out, _ = proc.communicate("stop\n", timeout=30)
+            return json.loads(out.strip().splitlines()[-1])
+
+        return finish
+
+    def _energy_mj(self, handle: Any) -> float | None:
+        try:
+            return float(self.nvml.nvmlDeviceGetTotalEnergyConsumption(handle))
+        except (self.nvml.NVMLError, AttributeError) as exc:
+            self.notes.append(
+                f"NVML energy counter unavailable on this GPU ({exc}): energy not measured"
+            )
+            return None
 
     @contextmanager
     def track(self) -> Iterator[MemoryTracker]:
-        thread = None
+        finish = handle = None
+        e0 = None
         if self.device.type != "cuda":
             self.notes.append(
-                f"no CUDA device (ran on {self.device.type}): GPU memory not measured"
+                f"no CUDA device (ran on {self.device.type}): GPU memory and energy not measured"
             )
         elif self.nvml is None:
-            self.notes.append("pynvml (nvidia-ml-py) not importable: NVML memory not measured")
+            self.notes.append(
+                "pynvml (nvidia-ml-py) not importable: NVML memory and energy not measured"
+            )
         else:
             try:
                 self.nvml.nvmlInit()
-                handle = self._handle()
-                thread = threading.Thread(target=self._sample_forever, args=(handle,), daemon=True)
-                thread.start()
-            except Exception as exc:  # any NVML failure leaves the run measurable without it
-                self.notes.append(f"NVML unavailable ({exc}): NVML memory not measured")
+                uuid = (
+                    str(torch.cuda.get_device_properties(self.device.index or 0).uuid)
+                    if torch.cuda.is_available()
+                    else None
+                )
+                handle = handle_for(self.nvml, self.device.index or 0, uuid)
+                self._baseline, notes = check_idle(
+                    self.nvml, handle, {os.getpid()}, self.require_idle
+                )
+                self.notes += notes
+                e0 = self._energy_mj(handle)
+                finish = self._start_sampler(handle, uuid)
+            except BenchError:
+                raise
+            except Exception as exc:  # NVML missing or broken: the run goes on, measured without it
+                self.notes.append(
+                    f"NVML unavailable ({type(exc).__name__}: {exc}): NVML figures not measured"
+                )
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         try:
             yield self
         finally:
-            if thread is not None:
-                self._stop.set()
-                thread.join()
+            if finish is not None:
+                self._sampled = finish()
+                if e0 is not None:
+                    e1 = self._energy_mj(handle)
+                    self._energy_j = None if e1 is None else (e1 - e0) / 1000
             if self.device.type == "cuda":
                 self._alloc = torch.cuda.max_memory_allocated(self.device) / MIB
                 self._reserved = torch.cuda.max_memory_reserved(self.device) / MIB
 
-    def report(self) -> MemoryReport:
+    def report(self, alloc_peak_override: float | None = None) -> MemoryReport:
+        """`alloc_peak_override`: the caller's own peak when per-step resets made torch's global one partial."""
+        s = self._sampled or {}
+        notes = list(self.notes)
+        proc = s.get("peak_process_mib")
+        source = "process" if proc is not None else None
+        dev = s.get("peak_device_used_mib")
+        if self._sampled is not None and proc is None:
+            if dev is not None and self._baseline is not None:
+                proc, source = dev - self._baseline, "device-delta"
+                notes.append(
+                    "NVML listed no memory for this process (containers can hide PIDs): "
+                    "peak_vram_nvml_mib is the device's used memory minus its baseline"
+                )
+            else:
+                notes.append(
+                    "NVML gave no per-process or device reading: peak_vram_nvml_mib not measured"
+                )
+        alloc = (
+            self._alloc
+            if alloc_peak_override is None or self._alloc is None
+            else max(self._alloc, alloc_peak_override)
+        )
         return MemoryReport(
-            peak_vram_nvml_mib=None if self._peak_bytes is None else self._peak_bytes / MIB,
-            peak_vram_alloc_mib=self._alloc,
+            peak_vram_nvml_mib=proc,
+            nvml_source=source,
+            mean_vram_nvml_mib=s.get("mean_process_mib"),
+            p99_vram_nvml_mib=s.get("p99_process_mib"),
+            peak_device_used_mib=dev,
+            device_baseline_mib=self._baseline,
+            peak_vram_alloc_mib=alloc,
             peak_vram_reserved_mib=self._reserved,
+            gpu_util_mean_pct=s.get("util_mean_pct"),
+            energy_j=self._energy_j,
+            nvml_samples=s.get("samples"),
             peak_rss_mib=peak_rss_mib(),
-            notes=tuple(self.notes),
+            notes=tuple(notes),
         )

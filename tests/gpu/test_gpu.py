@@ -1,0 +1,79 @@
+"""GPU-only checks, run for real by `make gpu-check`; skipped cleanly on machines without CUDA."""
+
+import os
+
+import pytest
+import torch
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(
+        not torch.cuda.is_available(),
+        reason="needs a CUDA device (run `make gpu-check` on a GPU machine)",
+    ),
+]
+
+
+def test_nvml_sees_this_process_allocate_a_gibibyte():
+    pytest.importorskip("pynvml", reason="nvidia-ml-py not installed")
+    from bench.meter import MemoryTracker
+
+    tracker = MemoryTracker(torch.device("cuda"), interval_s=0.005)
+    with tracker.track():
+        x = torch.empty(1024 * 2**20, dtype=torch.uint8, device="cuda")
+        x.fill_(1)
+        torch.cuda.synchronize()
+        import time
+
+        time.sleep(0.2)  # several sampling periods
+        del x
+    report = tracker.report()
+    print(
+        f"\nNVML peak {report.peak_vram_nvml_mib} MiB ({report.nvml_source}); allocator peak "
+        f"{report.peak_vram_alloc_mib} MiB; util {report.gpu_util_mean_pct}%; energy {report.energy_j} J; "
+        f"samples {report.nvml_samples}; notes {report.notes}"
+    )
+    assert report.peak_vram_alloc_mib >= 1024
+    assert report.peak_vram_nvml_mib is not None and report.peak_vram_nvml_mib >= 1024
+    assert report.nvml_samples >= 10
+    assert report.energy_j is None or report.energy_j > 0
+
+
+def test_amp_resolves_to_fp16_with_loss_scaling_on_cuda():
+    from bench.trainer import resolve_precision
+
+    p = resolve_precision("auto", torch.device("cuda"))
+    assert p.name == "fp16" and p.loss_scaling and p.autocast_dtype is torch.float16
+
+
+@pytest.mark.parametrize("spelling", ["full", "partial3+amp", "partial3+amp:bf16+cache", "lora"])
+def test_one_training_run_per_precision_on_the_gpu(tiny_config, spelling):
+    import dataclasses
+
+    from bench.worker import run_one
+
+    cfg = dataclasses.replace(tiny_config, strategy=spelling, device="cuda").with_train(
+        max_epochs=1
+    )
+    result = run_one(cfg)
+    eff = result["efficiency"]
+    print(
+        f"\n{spelling}: {eff['train_samples_per_s']:.1f} samples/s, alloc peak {eff['peak_vram_alloc_mib']:.1f} MiB, "
+        f"NVML {eff['peak_vram_nvml_mib']} MiB, energy {eff['energy_j']} J, notes {result['notes']}"
+    )
+    assert result["status"] == "ok"
+    assert result["device"]["type"] == "cuda"
+    assert eff["peak_vram_alloc_mib"] > 0 and eff["alloc_peak_eval_mib"] is not None
+
+
+def test_cuda_device_order_matches_nvml_by_uuid():
+    pynvml = pytest.importorskip("pynvml")
+    from bench.meter.nvml import handle_for
+
+    pynvml.nvmlInit()
+    uuid = str(torch.cuda.get_device_properties(0).uuid)
+    handle = handle_for(pynvml, 0, uuid)
+    name = pynvml.nvmlDeviceGetName(handle)
+    name = name.decode() if isinstance(name, bytes) else name
+    assert torch.cuda.get_device_name(0) in name or name in torch.cuda.get_device_name(0)
+    assert os.environ.get("CUDA_VISIBLE_DEVICES", "0") is not None

@@ -1,0 +1,90 @@
+"""Isolation and faults: a failing run becomes a result and the sweep goes on; Ctrl-C; resume."""
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+from rich.console import Console
+
+from bench.results import read_result, result_path, write_result
+from bench.sweep import interrupted_result, run_sweep
+from bench.worker import run_guarded
+
+
+def test_a_failing_run_becomes_a_result_and_the_sweep_goes_on(tiny_config, tmp_path):
+    tiny = tiny_config.with_train(max_epochs=1)
+    bad = dataclasses.replace(
+        tiny, strategy="partial1", dataset="csv", data_root=str(tmp_path / "missing.csv")
+    )
+    good = dataclasses.replace(tiny, strategy="partial2")
+    results = run_sweep([bad, good], tmp_path / "out", Console(quiet=True))
+    assert [r["status"] for r in results] == ["failed", "ok"]
+    assert "missing.csv" in results[0]["error"] and "does not exist" in results[0]["error"]
+    assert results[0]["efficiency"]["peak_rss_mib"] > 0
+    assert read_result(result_path(tmp_path / "out", "partial1", 0))["status"] == "failed"
+
+
+def test_cuda_oom_is_reported_as_oom(tiny_config, monkeypatch):
+    def boom(cfg, progress):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr("bench.worker.run_one", boom)
+    result = run_guarded(tiny_config)
+    assert result["status"] == "oom" and "Tried to allocate 2.00 GiB" in result["error"]
+    assert any("--batch-size" in n for n in result["notes"])
+
+
+def test_an_exception_keeps_its_traceback(tiny_config, monkeypatch):
+    def broken(cfg, progress):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr("bench.worker.run_one", broken)
+    result = run_guarded(tiny_config)
+    assert result["status"] == "failed" and result["error"] == "ZeroDivisionError: division by zero"
+    assert "ZeroDivisionError" in result["traceback"]
+
+
+def test_interrupted_and_failed_runs_are_rerun_on_resume(tiny_config, tmp_path):
+    cfg = dataclasses.replace(tiny_config.with_train(max_epochs=1), strategy="partial1")
+    path = result_path(tmp_path, "partial1", 0)
+    write_result(path, interrupted_result(cfg))
+    [result] = run_sweep([cfg], tmp_path, Console(quiet=True))
+    assert result["status"] == "ok"
+    assert read_result(path)["status"] == "ok"
+
+
+def test_ctrl_c_keeps_finished_results_and_marks_the_partial_run(tmp_path, synth_dir):
+    out = tmp_path / "run"
+    env = {**os.environ, "SERBENCH_CACHE": str(synth_dir), "HF_HUB_OFFLINE": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.run",
+        "--profile",
+        "smoke",
+        "--strategies",
+        "partial1,partial2",
+        "--epochs",
+        "200",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    proc = subprocess.Popen(
+        cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.time() + 120
+    while not (out / "results").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)  # the first run is training now
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    assert "interrupted" in err.decode()
+    first = read_result(result_path(out, "partial1", 0))
+    assert first["status"] == "interrupted" and "rerun" in first["error"]
+    assert read_result(result_path(out, "partial2", 0)) is None  # never started
