@@ -10,10 +10,13 @@ cached prefix equals the uncached one.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 from transformers import Wav2Vec2Config, Wav2Vec2Model
 from transformers.masking_utils import create_bidirectional_mask
 
@@ -107,7 +110,13 @@ def load_backbone(name: str, weights: str, seed: int) -> LoadedBackbone:
 
 
 class SERModel(nn.Module):
-    """Backbone + masked mean pooling + regression head with `n_outputs` outputs."""
+    """Backbone + masked mean pooling + regression head with `n_outputs` outputs.
+
+    The forward pass is `frozen_features` (what a cache may store) then `forward_from_features`.
+    Two shapes of frozen features exist: the hidden state entering layer `frozen_prefix_layers`
+    (B, T, D) with its frame mask, or, with layer weighting (the `head` strategy), every layer's
+    pooled output (B, L+1, D) with an all-true mask.
+    """
 
     def __init__(
         self, backbone: Wav2Vec2Model, head_seed: int, n_outputs: int = 3, head_hidden: int = 256
@@ -128,6 +137,13 @@ class SERModel(nn.Module):
         torch.random.set_rng_state(gen_state)
         # Lowest encoder layer that trains; everything below runs in eval mode (set by the strategy).
         self.frozen_prefix_layers = 0
+        # SUPERB layer weights (one per hidden state: embedding output + each layer), or None.
+        self.layer_weights: nn.Parameter | None = None
+        # Recompute trainable layers' activations in backward (+ckpt), set before training.
+        self.checkpoint_layers = False
+        # peft tuner objects a strategy keeps for its training hooks. A plain dict, not
+        # submodules: they wrap self.backbone, which is registered already.
+        self.tuners: dict[str, nn.Module] = {}
 
     @property
     def layers(self) -> nn.ModuleList:
@@ -136,6 +152,10 @@ class SERModel(nn.Module):
     @property
     def num_layers(self) -> int:
         return len(self.layers)
+
+    def enable_layer_weighting(self) -> None:
+        """Pool a learned softmax-weighted sum of all L+1 hidden states (zeros = uniform, as SUPERB)."""
+        self.layer_weights = nn.Parameter(torch.zeros(self.num_layers + 1))
 
     def train(self, mode: bool = True) -> SERModel:
         super().train(mode)
@@ -156,6 +176,24 @@ class SERModel(nn.Module):
                     layer.eval()
         return self
 
+    def frozen_modules(self) -> list[nn.Module]:
+        """The modules whose weights determine `frozen_features` (what a cache key must hash)."""
+        enc = self.backbone.encoder
+        stop = self.num_layers if self.layer_weights is not None else self.frozen_prefix_layers
+        return [
+            self.backbone.feature_extractor,
+            self.backbone.feature_projection,
+            enc.pos_conv_embed,
+            enc.layer_norm,
+            *self.layers[:stop],
+        ]
+
+    def cached_representation(self) -> str:
+        """Names what `frozen_features` returns, for cache keys: the same name, the same tensor."""
+        if self.layer_weights is not None:
+            return f"pooled-hidden-states-0..{self.num_layers}"
+        return f"hidden-state-entering-layer-{self.frozen_prefix_layers}"
+
     def frame_mask(self, attention_mask: torch.Tensor, n_frames: int) -> torch.Tensor:
         """(B, samples) sample mask -> (B, frames) bool mask of frames that see real audio."""
         return self.backbone._get_feature_vector_attention_mask(n_frames, attention_mask).bool()
@@ -175,23 +213,36 @@ class SERModel(nn.Module):
             hidden = enc.layer_norm(hidden)
         return enc.dropout(hidden), mask
 
+    def _attention_mask(self, hidden: torch.Tensor, mask: torch.Tensor):
+        return create_bidirectional_mask(
+            config=self.backbone.config, inputs_embeds=hidden, attention_mask=mask
+        )
+
     def run_layers(
         self, hidden: torch.Tensor, mask: torch.Tensor, start: int, stop: int
     ) -> torch.Tensor:
         """Run encoder layers [start, stop) on `hidden`."""
-        attn = create_bidirectional_mask(
-            config=self.backbone.config, inputs_embeds=hidden, attention_mask=mask
-        )
-        for layer in self.layers[start:stop]:
-            hidden = layer(hidden, attention_mask=attn)
+        attn = self._attention_mask(hidden, mask)
+        checkpointing = self.checkpoint_layers and self.training and torch.is_grad_enabled()
+        for i in range(start, stop):
+            layer = self.layers[i]
+            if checkpointing and i >= self.frozen_prefix_layers:
+                # Non-reentrant checkpointing restores the RNG state for the recomputation, so
+                # dropout masks, and therefore gradients, equal those without checkpointing.
+                hidden = checkpoint(layer, hidden, attention_mask=attn, use_reentrant=False)
+            else:
+                hidden = layer(hidden, attention_mask=attn)
         return hidden
+
+    def pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Mean over valid frames: (B, T, D) -> (B, D). Padded frames never enter."""
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
 
     def pool_head(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         if self.stable_layer_norm:
             hidden = self.backbone.encoder.layer_norm(hidden)
-        m = mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
-        return self.head(pooled)
+        return self.head(self.pool(hidden, mask))
 
     def prefix(
         self, input_values: torch.Tensor, attention_mask: torch.Tensor, stop: int
@@ -200,13 +251,76 @@ class SERModel(nn.Module):
         hidden, mask = self.embed(input_values, attention_mask)
         return self.run_layers(hidden, mask, 0, stop), mask
 
-    def forward(self, input_values: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def pooled_hidden_states(
+        self, input_values: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Every hidden state (embedding output, then each layer's output; the last after the
+        final LayerNorm in stable-layer-norm models, as HF's hidden_states), mean-pooled: (B, L+1, D).
+
+        Pooling each state before weighting them is exact: masked mean pooling is linear, so
+        sum_l w_l * pool(h_l) == pool(sum_l w_l * h_l). It is what lets `head` cache 13 vectors per
+        clip instead of 13 frame-level tensors.
+        """
         hidden, mask = self.embed(input_values, attention_mask)
-        return self.pool_head(self.run_layers(hidden, mask, 0, self.num_layers), mask)
+        attn = self._attention_mask(hidden, mask)
+        pooled = [self.pool(hidden, mask)]  # pooled as they come: one frame-level state alive
+        for i, layer in enumerate(self.layers):
+            hidden = layer(hidden, attention_mask=attn)
+            if self.stable_layer_norm and i == self.num_layers - 1:
+                hidden = self.backbone.encoder.layer_norm(hidden)
+            pooled.append(self.pool(hidden, mask))
+        return torch.stack(pooled, dim=1)
+
+    def frozen_features(
+        self, input_values: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the frozen part computes from a waveform, and its row mask (what a cache stores)."""
+        if self.layer_weights is not None:
+            pooled = self.pooled_hidden_states(input_values, attention_mask)
+            return pooled, torch.ones(pooled.shape[:2], dtype=torch.bool, device=pooled.device)
+        return self.prefix(input_values, attention_mask, self.frozen_prefix_layers)
+
+    def forward_from_features(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Finish the forward pass from `frozen_features` (computed now or read from a cache)."""
+        if self.layer_weights is not None:
+            w = torch.softmax(self.layer_weights, 0).to(features.dtype)
+            return self.head((features * w[None, :, None]).sum(1))
+        return self.forward_from(features, mask, self.frozen_prefix_layers)
+
+    def forward(self, input_values: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.forward_from_features(*self.frozen_features(input_values, attention_mask))
 
     def forward_from(self, hidden: torch.Tensor, mask: torch.Tensor, start: int) -> torch.Tensor:
         """Finish the forward pass from a (cached) hidden state entering layer `start`."""
         return self.pool_head(self.run_layers(hidden, mask, start, self.num_layers), mask)
+
+
+def compile_model(model: SERModel, backend: str, device: torch.device) -> str:
+    """torch.compile the feature encoder, every encoder layer and the head, in place, and say
+    how (a note for the result).
+
+    Module by module rather than the whole model: the split forward (cached or not) calls them
+    separately, and `Module.compile` keeps parameter names, so checkpoints and the best-epoch
+    copy are unchanged. Shapes are marked dynamic from the start because every batch has its
+    own length; otherwise each new length would recompile.
+    Raises BenchError when the backend cannot work here, before anything trains.
+    """
+    if backend == "inductor" and device.type == "cpu":
+        compiler = os.environ.get("CXX") or next(
+            (c for c in ("g++", "c++", "clang++") if shutil.which(c)), None
+        )
+        if compiler is None or not shutil.which(compiler):
+            raise BenchError(
+                "+compile on CPU needs a C++ compiler for the inductor backend and none was found "
+                "(g++, c++, clang++ or $CXX); install one, or use +compile:aot_eager"
+            )
+    modules = [model.backbone.feature_extractor, *model.layers, model.head]
+    for m in modules:
+        m.compile(backend=backend, dynamic=True)
+    note = f"torch.compile backend={backend} on the CNN, {model.num_layers} layers and the head"
+    if device.type == "cpu" and backend == "inductor":
+        note += "; CPU inductor compilation takes minutes in the first steps (warm-up)"
+    return note
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:

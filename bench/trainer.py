@@ -1,6 +1,7 @@
 """The training loop, read top to bottom: batches in, CCC loss, backward, step, validate, keep the
-best epoch, test it. Precision and caching are decided before the loop; its body is the same for
-every strategy."""
+best epoch, test it. Precision, caching, gradient checkpointing and compilation are decided before
+the loop; its body is the same for every strategy, which reaches it through two hooks only
+(`begin_training`, `after_step`)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import numpy as np
 import torch
 
 from bench.batching import AudioDataset, Batch, bucket_batches, make_loader, padding_fraction
-from bench.cache import CachedBatch, PrefixCache, build_cache
+from bench.cache import CachedBatch, CacheReport, CacheView, prepare_caches
 from bench.ccc import ccc, ccc_loss
 from bench.config import TrainConfig
 from bench.meter import StepTimer
-from bench.model import SERModel
+from bench.model import SERModel, compile_model
+from strategies import StrategySpec
 
 Progress = Callable[[dict], None]
 
@@ -49,6 +51,7 @@ class EpochLog:
     val_ccc_mean: float
     epoch_time_s: float
     elapsed_s: float  # wall clock since training started (cache build included)
+    data_wait_s: float = 0.0  # of epoch_time_s, waiting for the next batch (loader or cache read)
 
 
 @dataclass
@@ -65,6 +68,7 @@ class TrainOutcome:
     padding_fraction: float
     timer: StepTimer
     notes: list[str] = field(default_factory=list)
+    cache: CacheReport | None = None
 
 
 def _to(batch: Batch | CachedBatch, device: torch.device) -> Batch | CachedBatch:
@@ -75,6 +79,7 @@ def _to(batch: Batch | CachedBatch, device: torch.device) -> Batch | CachedBatch
             batch.targets.to(device),
             batch.index,
             batch.audio_seconds,
+            batch.padded_seconds,
         )
     return Batch(
         batch.inputs.to(device, non_blocking=True),
@@ -85,25 +90,47 @@ def _to(batch: Batch | CachedBatch, device: torch.device) -> Batch | CachedBatch
     )
 
 
+def _padded_seconds(batch: Batch | CachedBatch) -> float:
+    """Audio seconds the model computes on, padding included (frames are 20 ms in wav2vec2)."""
+    if isinstance(batch, CachedBatch):
+        return batch.padded_seconds  # cached rows are not always frames (head: one per layer)
+    return batch.inputs.numel() / 16_000
+
+
 def _forward(model: SERModel, batch: Batch | CachedBatch) -> torch.Tensor:
     if isinstance(batch, CachedBatch):
-        return model.forward_from(
-            batch.hidden.float(), batch.frame_mask, model.frozen_prefix_layers
-        )
+        return model.forward_from_features(batch.hidden.float(), batch.frame_mask)
     return model(batch.inputs, batch.attention_mask)
 
 
-def _batches(ds: AudioDataset, cache: PrefixCache | None, order: list[list[int]], workers: int):
+def _batches(ds: AudioDataset, cache: CacheView | None, order: list[list[int]], workers: int):
     if cache is not None:
-        return (cache.batch(b) for b in order)
+        return cache.batches(order)  # read ahead in a background thread
     return iter(make_loader(ds, order, workers))
+
+
+class _Waited:
+    """Iterates `items`, adding the seconds spent waiting for each one to `wait_s`."""
+
+    def __init__(self, items):
+        self.items, self.wait_s = iter(items), 0.0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        t0 = time.perf_counter()
+        try:
+            return next(self.items)
+        finally:
+            self.wait_s += time.perf_counter() - t0
 
 
 @torch.no_grad()
 def evaluate(
     model: SERModel,
     ds: AudioDataset,
-    cache: PrefixCache | None,
+    cache: CacheView | None,
     cfg: TrainConfig,
     device: torch.device,
     precision: Precision,
@@ -135,7 +162,7 @@ def train(
     cfg: TrainConfig,
     lr: float,
     precision: Precision,
-    use_cache: bool,
+    spec: StrategySpec,
     seed: int,
     device: torch.device,
     progress: Progress = lambda event: None,
@@ -143,32 +170,47 @@ def train(
     t_start = time.perf_counter()
     model.to(device)
     notes: list[str] = []
+    strategy, mods = spec.strategy, spec.modifiers
 
-    caches: dict[str, PrefixCache | None] = {s: None for s in data}
-    cache_build_s = cache_mib = None
-    if use_cache:
+    model.checkpoint_layers = mods.ckpt
+    if mods.compile is not None:
+        notes.append(compile_model(model, mods.compile, device))
+
+    caches: dict[str, CacheView | None] = {s: None for s in data}
+    cache_report = cache_build_s = cache_mib = None
+    if mods.cache:
         progress({"phase": "cache"})
-        for split, ds in data.items():
-            caches[split] = build_cache(
-                model,
-                ds,
-                model.frozen_prefix_layers,
-                device,
-                cfg.batch_size,
-                precision.autocast_dtype,
-                cfg.num_workers,
-            )
-        cache_build_s = sum(c.build_s for c in caches.values() if c)
-        cache_mib = sum(c.nbytes for c in caches.values() if c) / 2**20
+        views, cache_report = prepare_caches(
+            model,
+            data,
+            device,
+            cfg.batch_size,
+            precision.autocast_dtype,
+            mods.cache_dtype,
+            cfg.cache_store,
+            num_workers=cfg.num_workers,
+        )
+        caches.update(views)
+        # Getting the cache ready, whether built now or reused: hashing, building, verifying.
+        cache_build_s = cache_report.key_s + (cache_report.build_s or 0.0) + cache_report.open_s
+        cache_mib = cache_report.bytes / 2**20
+        if cache_report.rebuilt_because:
+            notes.append(f"prefix cache rebuilt: {cache_report.rebuilt_because}")
+        if cache_report.reused:
+            notes.append(f"prefix cache reused from {cache_report.path} (built by an earlier run)")
 
-    head = [p for p in model.head.parameters() if p.requires_grad]
+    # The head and the SUPERB layer weights (everything outside the backbone) use head_lr.
+    backbone_ids = {id(p) for p in model.backbone.parameters()}
+    head = [p for p in model.parameters() if p.requires_grad and id(p) not in backbone_ids]
     body = [p for p in model.backbone.parameters() if p.requires_grad]
     groups = [{"params": head, "lr": cfg.head_lr}] + ([{"params": body, "lr": lr}] if body else [])
     optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler(device.type, enabled=precision.loss_scaling)
-    timer = StepTimer(device, cfg.warmup_steps)
+    timer = StepTimer(device, cfg.warmup_steps, cfg.warmup_seconds)
     train_ds = data["train"]
     lengths = train_ds.lengths()
+    steps_per_epoch = len(bucket_batches(lengths, cfg.batch_size, seed, 0))
+    strategy.begin_training(model, cfg.max_epochs * steps_per_epoch)
 
     torch.manual_seed(seed)  # the loop's randomness (dropout) starts equal for every strategy
     history: list[EpochLog] = []
@@ -181,9 +223,10 @@ def train(
         losses = []
         t_epoch = time.perf_counter()
         timer.start_epoch()
-        for step, batch in enumerate(_batches(train_ds, caches["train"], order, cfg.num_workers)):
+        batches = _Waited(_batches(train_ds, caches["train"], order, cfg.num_workers))
+        for step, batch in enumerate(batches):
             batch = _to(batch, device)
-            with timer.step(len(batch.index), batch.audio_seconds):
+            with timer.step(len(batch.index), batch.audio_seconds, _padded_seconds(batch)):
                 with torch.autocast(
                     device.type,
                     dtype=precision.autocast_dtype or torch.float32,
@@ -195,6 +238,7 @@ def train(
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
                 scaler.update()
+                strategy.after_step(model, epoch * steps_per_epoch + step)
             losses.append(loss.item())
             progress(
                 {
@@ -206,7 +250,8 @@ def train(
                 }
             )
         epoch_time = time.perf_counter() - t_epoch
-        val, _, _ = evaluate(model, data["val"], caches["val"], cfg, device, precision, dims)
+        with timer.eval_phase():
+            val, _, _ = evaluate(model, data["val"], caches["val"], cfg, device, precision, dims)
         val_mean = float(np.mean(list(val.values())))
         history.append(
             EpochLog(
@@ -216,6 +261,7 @@ def train(
                 val_mean,
                 epoch_time,
                 time.perf_counter() - t_start,
+                batches.wait_s,
             )
         )
         progress(
@@ -239,9 +285,10 @@ def train(
         params = dict(model.named_parameters())
         for n, v in best_state.items():
             params[n].data.copy_(v)
-    test, preds, targets = evaluate(
-        model, data["test"], caches["test"], cfg, device, precision, dims
-    )
+    with timer.eval_phase():
+        test, preds, targets = evaluate(
+            model, data["test"], caches["test"], cfg, device, precision, dims
+        )
     return TrainOutcome(
         history=history,
         best_epoch=best_epoch,
@@ -255,4 +302,5 @@ def train(
         padding_fraction=float(np.mean(pads)) if pads else 0.0,
         timer=timer,
         notes=notes,
+        cache=cache_report,
     )

@@ -16,6 +16,8 @@ class Strategy:
 
     `apply` is called once on a model whose parameters all have requires_grad=False except the
     head; it turns on what the strategy trains (or wraps modules with PEFT adapters).
+    `begin_training` and `after_step` are the only hooks the training loop calls; most
+    strategies leave them empty (AdaLoRA reallocates its rank budget in them).
     """
 
     family: ClassVar[str]
@@ -29,14 +31,26 @@ class Strategy:
     def first_trainable_layer(self, num_layers: int) -> int | None:
         """Index of the lowest encoder layer that trains; everything below is frozen and
         deterministic (run in eval mode), so it may be cached. None when something below the
-        transformer layers trains (nothing to cache)."""
+        transformer layers trains, or every layer does (nothing to cache)."""
         return None
 
     def cacheable(self) -> bool:
+        """Whether a frozen prefix of at least one transformer layer exists, for any model.
+        Override it together with `first_trainable_layer`; `+cache` is refused while False."""
+        return False
+
+    def trains_encoder_layers(self) -> bool:
+        """Whether any transformer layer has trainable parameters (else +ckpt is pointless)."""
         return True
 
     def validate(self, num_layers: int) -> None:
         """Raise BenchError when the strategy does not fit a model with `num_layers` layers."""
+
+    def begin_training(self, model: SERModel, total_steps: int) -> None:
+        """Called once before the first optimisation step, with the planned number of steps."""
+
+    def after_step(self, model: SERModel, step: int) -> None:
+        """Called after every optimiser step (0-based `step`), while gradients are still set."""
 
     def spelling(self) -> str:
         """Canonical command-line spelling; parse_strategy(spelling()) gives back an equal object."""
@@ -48,7 +62,8 @@ class Strategy:
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
             if f.name == info.shorthand:
-                prefix = f"{self.family}{value}"
+                if value is not None:
+                    prefix = f"{self.family}{value}"
             elif value != f.default:
                 shown = ",".join(value) if isinstance(value, tuple) else str(value)
                 parts.append(f"{f.name}={shown}")
@@ -60,3 +75,9 @@ def check_layer_count(family: str, k: int, num_layers: int) -> None:
         raise BenchError(
             f"{family}{k}: the model has {num_layers} transformer layers, so k must be 1..{num_layers}"
         )
+
+
+def freeze_all_but(model: SERModel, predicate) -> None:
+    """requires_grad on exactly the backbone parameters whose name satisfies `predicate`."""
+    for name, p in model.backbone.named_parameters():
+        p.requires_grad = bool(predicate(name))

@@ -1,61 +1,54 @@
-"""LoRA through peft: low-rank adapters on the attention projections, backbone frozen."""
+"""LoRA and DoRA through peft: low-rank adapters (DoRA: plus a learned magnitude per output) on
+the attention projections, backbone frozen. `lora3` puts them in the last 3 layers only."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, ClassVar
 
-from bench.errors import BenchError
-from strategies.base import Strategy
+from strategies.adapters import TARGET_MODULES, AdapterStrategy, target_regex
 from strategies.registry import register_strategy
 
-if TYPE_CHECKING:
-    from bench.model import SERModel
-
-# Short names on the command line -> module names in transformers' Wav2Vec2 attention/FFN.
-TARGET_MODULES = {
-    "q": "q_proj",
-    "k": "k_proj",
-    "v": "v_proj",
-    "o": "out_proj",
-    "ff1": "intermediate_dense",
-    "ff2": "output_dense",
-}
+__all__ = ["TARGET_MODULES", "Dora", "Lora"]
 
 
-@register_strategy("lora", summary="LoRA adapters (peft) on attention projections, backbone frozen")
+@register_strategy(
+    "lora",
+    summary="LoRA adapters (peft), backbone frozen; lora<k>: last k layers only (cacheable)",
+    shorthand="k",
+)
 @dataclass(frozen=True)
-class Lora(Strategy):
+class Lora(AdapterStrategy):
     r: int = 8
     alpha: int = 16
     dropout: float = 0.0
     targets: tuple[str, ...] = ("q", "v")
 
-    default_lr = 5e-4
+    use_dora: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if self.r < 1:
             raise ValueError(f"r must be >= 1, got {self.r}")
-        unknown = [t for t in self.targets if t not in TARGET_MODULES]
-        if unknown or not self.targets:
-            raise BenchError(
-                f"lora targets {unknown or '(none)'} unknown; choose from {', '.join(TARGET_MODULES)}"
-            )
+        super().__post_init__()
 
-    def cacheable(self) -> bool:
-        return False
+    def peft_config(self, layers: range) -> Any:
+        from peft import LoraConfig
 
-    def apply(self, model: SERModel) -> None:
-        from peft import LoraConfig, inject_adapter_in_model
-
-        config = LoraConfig(
+        return LoraConfig(
             r=self.r,
             lora_alpha=self.alpha,
             lora_dropout=self.dropout,
-            target_modules=[TARGET_MODULES[t] for t in self.targets],
+            target_modules=target_regex(self.targets, layers),
             bias="none",
+            use_dora=self.use_dora,
         )
-        # In place, so the model keeps its own forward (and the layer-wise split caching needs).
-        inject_adapter_in_model(config, model.backbone)
-        for name, p in model.backbone.named_parameters():
-            p.requires_grad = "lora_" in name
+
+
+@register_strategy(
+    "dora",
+    summary="DoRA (peft): LoRA on the direction + a learned magnitude per output; dora<k> as lora<k>",
+    shorthand="k",
+)
+@dataclass(frozen=True)
+class Dora(Lora):
+    use_dora: ClassVar[bool] = True

@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
 
 @register_strategy(
-    "partial", summary="finetune the last k transformer layers + head", shorthand="k"
+    "partial",
+    summary="finetune the last k transformer layers + head; k=3 if omitted (cacheable)",
+    shorthand="k",
 )
 @dataclass(frozen=True)
 class Partial(Strategy):
@@ -30,6 +32,9 @@ class Partial(Strategy):
 
     def first_trainable_layer(self, num_layers: int) -> int | None:
         return num_layers - self.k
+
+    def cacheable(self) -> bool:
+        return True
 
     def apply(self, model: SERModel) -> None:
         for layer in model.layers[model.num_layers - self.k :]:

@@ -1,9 +1,10 @@
 """The strategy registry: a dict and a decorator, as in timm.
 
 A strategy family registers a frozen dataclass under a short name. Its fields are its typed
-parameters, parsed from the command-line spelling (`partial3`, `lora:r=16,alpha=32,targets=q,v`)
-and printed back identically by `spelling()`. Modifiers (`+amp`, `+cache`) are parsed here too,
-so that one function turns any spelling into a validated `StrategySpec` before anything trains.
+parameters, parsed from the command-line spelling (`partial3`, `lora3:r=16,alpha=32,targets=q,v`)
+and printed back identically by `spelling()`. Modifiers (`+amp`, `+cache`, `+ckpt`, `+compile`)
+are parsed here too, so that one function turns any spelling into a validated `StrategySpec`, and
+refuses impossible combinations, before anything trains.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import re
+import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,8 +42,11 @@ def register_strategy(
     name: str, *, summary: str, shorthand: str | None = None
 ) -> Callable[[type[T]], type[T]]:
     """Class decorator: register a strategy family under `name`. Registering a name twice is an error."""
-    if not re.fullmatch(r"[a-z][a-z_]*", name):
-        raise ValueError(f"strategy name {name!r} must be lowercase letters/underscores")
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise ValueError(f"strategy name {name!r} must be lowercase letters, digits, underscores")
+    if shorthand is not None and name[-1].isdigit():
+        # ia3 + k=3 would read "ia33": a trailing-number shorthand needs a name ending in a letter.
+        raise ValueError(f"strategy {name!r} ends in a digit, so it cannot take a number suffix")
 
     def deco(cls: type[T]) -> type[T]:
         if name in _REGISTRY:
@@ -89,25 +94,46 @@ def list_strategies(pattern: str = "*") -> list[str]:
 # Modifiers: orthogonal switches that compose with any strategy where they make sense.
 
 PRECISIONS = ("fp32", "auto", "fp16", "bf16")
+CACHE_DTYPES = ("fp16", "bf16", "fp32")  # fp32 exists for exactness checks; fp16 is the default
+COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
 
 
 @dataclass(frozen=True)
 class Modifiers:
     precision: str = "fp32"  # fp32 | auto (fp16 on CUDA, bf16 elsewhere) | fp16 | bf16
     cache: bool = False
+    cache_dtype: str = "fp16"  # how cached hidden states are stored
+    ckpt: bool = False  # gradient checkpointing of the trainable transformer layers
+    compile: str | None = None  # torch.compile backend, None = eager PyTorch
 
     def spelling(self) -> str:
         parts = []
         if self.precision != "fp32":
             parts.append("amp" if self.precision == "auto" else f"amp:{self.precision}")
         if self.cache:
-            parts.append("cache")
+            parts.append("cache" if self.cache_dtype == "fp16" else f"cache:{self.cache_dtype}")
+        if self.ckpt:
+            parts.append("ckpt")
+        if self.compile is not None:
+            parts.append("compile" if self.compile == "inductor" else f"compile:{self.compile}")
         return "".join("+" + p for p in parts)
 
 
+# name -> (argument syntax, one line of what it does); printed by --list-strategies.
 MODIFIER_HELP = {
-    "amp": "mixed precision: fp16 with loss scaling on CUDA, bf16 where fp16 is unavailable (amp:bf16, amp:fp16 to force)",
-    "cache": "run the frozen prefix once per clip (eval mode, stored fp16) and train on the stored output",
+    "amp": (
+        "[:fp16|bf16]",
+        "mixed precision: fp16 with loss scaling on CUDA, bf16 where fp16 is unavailable",
+    ),
+    "cache": (
+        "[:fp16|bf16|fp32]",
+        "run the frozen prefix once per clip (eval mode) and train on its stored output (fp16)",
+    ),
+    "ckpt": ("", "gradient checkpointing of the trainable transformer layers (less memory)"),
+    "compile": (
+        "[:inductor|aot_eager|eager]",
+        "torch.compile the layers and head (inductor: CUDA, or CPU with a C++ compiler)",
+    ),
 }
 
 
@@ -119,9 +145,23 @@ def _parse_modifier(token: str, mods: Modifiers, spelling: str) -> Modifiers:
             raise BenchError(f"in {spelling!r}: amp takes fp16 or bf16, not {arg!r}")
         return dataclasses.replace(mods, precision=precision)
     if name == "cache":
+        dtype = arg or "fp16"
+        if dtype not in CACHE_DTYPES:
+            raise BenchError(
+                f"in {spelling!r}: cache takes {' or '.join(CACHE_DTYPES)}, not {arg!r}"
+            )
+        return dataclasses.replace(mods, cache=True, cache_dtype=dtype)
+    if name == "ckpt":
         if arg:
-            raise BenchError(f"in {spelling!r}: cache takes no argument")
-        return dataclasses.replace(mods, cache=True)
+            raise BenchError(f"in {spelling!r}: ckpt takes no argument")
+        return dataclasses.replace(mods, ckpt=True)
+    if name == "compile":
+        backend = arg or "inductor"
+        if backend not in COMPILE_BACKENDS:
+            raise BenchError(
+                f"in {spelling!r}: compile takes one of {', '.join(COMPILE_BACKENDS)}, not {arg!r}"
+            )
+        return dataclasses.replace(mods, compile=backend)
     raise BenchError(
         f"unknown modifier {name!r} in {spelling!r}; valid modifiers: {', '.join(MODIFIER_HELP)}"
     )
@@ -147,16 +187,24 @@ class StrategySpec:
         return self.strategy.family
 
     def to_dict(self) -> dict[str, Any]:
+        m = self.modifiers
         return {
             "name": self.name,
             "family": self.family,
             "params": dataclasses.asdict(self.strategy),
-            "precision": self.modifiers.precision,
-            "cache": self.modifiers.cache,
+            "precision": m.precision,
+            "cache": m.cache,
+            "cache_dtype": m.cache_dtype if m.cache else None,
+            "gradient_checkpointing": m.ckpt,
+            "compile": m.compile,
         }
 
 
 def _convert(value: str, typ: Any, field: str, spelling: str) -> Any:
+    if typing.get_origin(typ) in (typing.Union, types.UnionType):
+        if value.lower() == "none":
+            return None
+        (typ,) = [t for t in typing.get_args(typ) if t is not type(None)]
     try:
         if typ is int:
             return int(value)
@@ -192,10 +240,19 @@ def _split_params(text: str) -> list[tuple[str, str]]:
     return [(k, v.replace(",", "|")) for k, v in pairs]
 
 
+def _split_family(fam_part: str, reg: dict[str, StrategyInfo]) -> tuple[str, str]:
+    """`partial3` -> (partial, 3); `ia3` -> (ia3, ''): an exact registered name wins over a suffix."""
+    if fam_part in reg:
+        return fam_part, ""
+    m = re.fullmatch(r"([a-z][a-z0-9_]*?)(\d+)", fam_part)
+    return (m.group(1), m.group(2)) if m else (fam_part, "")
+
+
 def parse_strategy(spelling: str) -> StrategySpec:
     """Parse `family[N][:k=v,...][+modifier[:arg]]...` into a validated StrategySpec.
 
-    Raises BenchError naming the valid families, parameters or modifiers when something is unknown.
+    Raises BenchError naming the valid families, parameters or modifiers when something is unknown,
+    and the reason when a combination cannot work (`full+cache`, `head+ckpt`, a repeated modifier).
     """
     spelling = spelling.strip()
     if not spelling:
@@ -203,8 +260,7 @@ def parse_strategy(spelling: str) -> StrategySpec:
     base, *mod_tokens = spelling.split("+")
     fam_part, _, param_text = base.partition(":")
     reg = registered()
-    m = re.fullmatch(r"([a-z_]+?)(\d*)", fam_part)
-    family, number = (m.group(1), m.group(2)) if m else (fam_part, "")
+    family, number = _split_family(fam_part, reg)
     if family not in reg:
         raise BenchError(
             f"unknown strategy {fam_part!r}; valid strategies: {', '.join(sorted(reg))} "
@@ -223,28 +279,55 @@ def parse_strategy(spelling: str) -> StrategySpec:
             raise BenchError(
                 f"strategy {family!r} has no parameter {key!r}; its parameters: {', '.join(sorted(fields)) or 'none'}"
             )
+        if key in kwargs:
+            raise BenchError(f"in {spelling!r}: {key} is given twice; keep one")
         kwargs[key] = _convert(val, hints[key], key, spelling)
     try:
         strategy = info.cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise BenchError(f"invalid parameters in {spelling!r}: {exc}") from None
     mods = Modifiers()
+    seen: set[str] = set()
     for tok in mod_tokens:
+        name = tok.partition(":")[0]
+        if name in seen:
+            raise BenchError(f"in {spelling!r}: modifier {name!r} is given twice; keep one")
+        seen.add(name)
         mods = _parse_modifier(tok, mods, spelling)
+    _refuse_impossible(strategy, mods, spelling)
+    return StrategySpec(strategy=strategy, modifiers=mods)
+
+
+def _refuse_impossible(strategy: Any, mods: Modifiers, spelling: str) -> None:
     if mods.cache and not strategy.cacheable():
         raise BenchError(
-            f"{spelling!r}: strategy {family!r} trains from the first layer, so there is no frozen "
-            f"prefix to cache; drop '+cache' or use a partial strategy (e.g. partial3+cache)"
+            f"{spelling!r}: strategy {strategy.family!r} trains from the first transformer layer "
+            f"(or below), so there is no frozen prefix to cache; drop '+cache' or use a strategy "
+            f"with a frozen prefix (partial3+cache, lora3+cache, head+cache)"
         )
-    return StrategySpec(strategy=strategy, modifiers=mods)
+    if mods.ckpt and not strategy.trains_encoder_layers():
+        raise BenchError(
+            f"{spelling!r}: strategy {strategy.family!r} trains no transformer layer, so gradient "
+            f"checkpointing has no activations to recompute; drop '+ckpt'"
+        )
+
+
+def _shown(value: Any) -> str:
+    return ",".join(value) if isinstance(value, tuple) else str(value)
 
 
 def describe(info: StrategyInfo) -> str:
     """One line for --list-strategies: the spelling with its parameters and the summary."""
-    params = [
-        f"{f.name}={f.default!r}"
-        for f in dataclasses.fields(info.cls)
-        if f.init and f.default is not dataclasses.MISSING
-    ]
-    shorthand = f"{info.name}<{info.shorthand}>" if info.shorthand else info.name
-    return f"{shorthand}  [{', '.join(params)}]  {info.summary}"
+    fields = [f for f in dataclasses.fields(info.cls) if f.init]
+    params = [f"{f.name}={_shown(f.default)}" for f in fields if f.name != info.shorthand]
+    name = info.name
+    for f in fields:
+        if f.name == info.shorthand:  # partial<k>: the number suffix
+            name += f"<{f.name}>"
+    shown = f"{name}:{','.join(params)}" if params else name
+    return f"{shown:<60} {info.summary}"
+
+
+def describe_modifiers() -> list[str]:
+    """One line per modifier for --list-strategies."""
+    return [f"{'+' + name + args:<36} {text}" for name, (args, text) in MODIFIER_HELP.items()]

@@ -67,3 +67,54 @@ def test_auto_weights_fall_back_loudly_to_random_init():
     loaded = load_backbone("facebook/wav2vec2-base", "auto", 0)
     assert loaded.weights == "random-init"
     assert "RANDOM-INIT" in loaded.note
+
+
+def test_layer_weighting_pools_then_weights_exactly():
+    """head caches per-layer pooled vectors: weighting after pooling must equal pooling the
+    weighted frame-level states (masked mean pooling is linear)."""
+    model, _ = build_model("tiny-w2v2", "random", 0, parse_strategy("head").strategy)
+    model.eval()
+    with torch.no_grad():
+        model.layer_weights.copy_(torch.tensor([0.3, -1.0, 2.0, 0.1, 0.5]))
+        x, mask = _inputs()
+        hidden, frames = model.embed(x, mask)
+        states = [hidden]
+        for i in range(model.num_layers):
+            states.append(model.run_layers(states[-1], frames, i, i + 1))
+        w = torch.softmax(model.layer_weights, 0)
+        mixed = sum(wi * h for wi, h in zip(w, states, strict=True))
+        expected = model.head(model.pool(mixed, frames))
+        assert torch.allclose(model(x, mask), expected, atol=1e-5)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    x, mask = _inputs()
+    grads = []
+    for ckpt in (False, True):
+        model, _ = build_model("tiny-w2v2", "random", 0, parse_strategy("partial2").strategy)
+        model.checkpoint_layers = ckpt
+        model.train()
+        torch.manual_seed(5)  # the same dropout masks; checkpointing restores the RNG to replay
+        model(x, mask).sum().backward()
+        grads.append({n: p.grad for n, p in model.named_parameters() if p.requires_grad})
+    assert grads[0].keys() == grads[1].keys()
+    for name, g in grads[0].items():
+        assert torch.allclose(g, grads[1][name], atol=1e-6), name
+
+
+def test_compile_runs_on_cpu_and_refuses_clearly_without_a_compiler(monkeypatch):
+    from bench.model import compile_model
+
+    model, _ = build_model("tiny-w2v2", "random", 0, parse_strategy("partial1").strategy)
+    model.eval()
+    x, mask = _inputs()
+    with torch.no_grad():
+        expected = model(x, mask)
+    note = compile_model(model, "eager", torch.device("cpu"))  # dynamo tracing, no codegen
+    assert "backend=eager" in note
+    with torch.no_grad():
+        assert torch.allclose(model(x, mask), expected, atol=1e-5)
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(BenchError, match=r"needs a C\+\+ compiler.*compile:aot_eager"):
+        compile_model(model, "inductor", torch.device("cpu"))

@@ -1,0 +1,321 @@
+"""Caching the frozen prefix: compute it once per clip, store it, serve training batches from it.
+
+`prepare_caches` is the one entry point. It keys the store (see key.py), opens it when it exists
+and verifies, otherwise runs the frozen part of the model over every distinct clip of every split
+(in eval mode, no grad) and streams the output to disk, then opens it: in memory when it fits,
+memory-mapped otherwise. Each split gets a `CacheView` that yields padded batches in any order,
+read ahead by a background thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import soundfile
+import torch
+import torchaudio
+import transformers
+
+import bench.audio
+from bench.batching import AudioDataset, collate, make_loader
+from bench.cache.key import (
+    FORMAT_VERSION,
+    AudioFingerprints,
+    CacheKey,
+    clip_key,
+    default_cache_dir,
+    source_digest,
+    weights_digest,
+)
+from bench.cache.prefetch import prefetched
+from bench.cache.store import (
+    DTYPES,
+    CacheInvalid,
+    FeatureStore,
+    StoreWriter,
+    open_store,
+    read_index,
+    remove_store,
+)
+from bench.errors import BenchError
+
+log = logging.getLogger(__name__)
+
+STORE_PLACES = ("auto", "memory", "disk")
+# "auto" keeps a store in RAM when it takes at most this share of the memory available now.
+MEMORY_SHARE = 0.5
+_STORE_DTYPES = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32"}
+
+
+@dataclass
+class CachedBatch:
+    hidden: torch.Tensor  # (B, T, D) in the stored dtype; T rows = frames, or L+1 pooled states
+    frame_mask: torch.Tensor  # (B, T) bool
+    targets: torch.Tensor
+    index: torch.Tensor  # positions in the split
+    audio_seconds: float
+    padded_seconds: float  # audio seconds the batch stands for, padding included
+
+
+@dataclass(frozen=True)
+class CacheReport:
+    """How this run got its cache; sizes in bytes, times in seconds, rates in GB/s (1e9)."""
+
+    key: str
+    path: str
+    where: str  # memory | disk
+    reused: bool  # an earlier run built the store
+    rebuilt_because: str | None  # why an existing store was discarded, if one was
+    bytes: int
+    clips: int
+    key_s: float  # hashing weights and audio
+    build_s: float | None  # running the prefix and writing the store; None when reused
+    write_gbps: float | None
+    open_s: float  # reading or mapping the store and verifying every checksum
+    verify_gbps: float | None
+
+
+class CacheView:
+    """One split's clips, served from a store; `batches` reads ahead in a thread."""
+
+    def __init__(self, store: FeatureStore, positions: list[int], targets: torch.Tensor):
+        self.store = store
+        self.positions = positions
+        self.targets = targets
+        self.seconds = [store.index.samples[p] / bench.audio.TARGET_SR for p in positions]
+
+    def batch(self, indices: list[int]) -> CachedBatch:
+        hidden, mask = self.store.gather(
+            [self.positions[i] for i in indices], pin=torch.cuda.is_available()
+        )
+        seconds = [self.seconds[i] for i in indices]
+        return CachedBatch(
+            hidden,
+            mask,
+            self.targets[indices],
+            torch.tensor(indices),
+            sum(seconds),
+            max(seconds) * len(seconds),
+        )
+
+    def batches(self, order: list[list[int]], prefetch: int = 4) -> Iterator[CachedBatch]:
+        return prefetched(self.batch, order, prefetch)
+
+
+class _Clips(torch.utils.data.Dataset):
+    """The distinct clips of several splits as one dataset; items are indexed by position."""
+
+    def __init__(self, clips: list[tuple[AudioDataset, int]]):
+        self.clips = clips
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, j: int):
+        ds, i = self.clips[j]
+        wave, labels, _ = ds[i]
+        return wave, labels, j
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux), else None."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def resolve_place(requested: str, nbytes: int) -> str:
+    """memory or disk for a store of `nbytes`; "auto" picks memory when it fits comfortably."""
+    if requested not in STORE_PLACES:
+        raise BenchError(f"cache_store must be one of {', '.join(STORE_PLACES)}, not {requested!r}")
+    avail = available_memory_bytes()
+    if requested == "memory" and avail is not None and nbytes > avail:
+        raise BenchError(
+            f"the prefix cache needs {nbytes / 2**30:.1f} GiB but only {avail / 2**30:.1f} GiB of "
+            f"memory is available; use cache_store='disk' (or 'auto')"
+        )
+    if requested != "auto":
+        return requested
+    return "memory" if avail is not None and nbytes <= MEMORY_SHARE * avail else "disk"
+
+
+@dataclass(frozen=True)
+class _Plan:
+    key: CacheKey
+    split_keys: dict[str, list[str]]  # clip key of every item of every split
+    distinct: list[str]  # each clip key once, in first-seen order
+    sources: list[tuple[AudioDataset, int]]  # one (dataset, index) per distinct key
+
+
+def _plan(
+    model,
+    data: dict[str, AudioDataset],
+    compute_dtype: torch.dtype | None,
+    store_dtype: str,
+    fingerprints: AudioFingerprints,
+) -> _Plan:
+    """The store's key, and which clips it holds."""
+    split_keys: dict[str, list[str]] = {}
+    first: dict[str, tuple[AudioDataset, int]] = {}
+    for split, ds in data.items():
+        keys = [
+            clip_key(fingerprints.digest(u.path), u.seconds, ds.max_seconds, float(ds.offsets[i]))
+            for i, u in enumerate(ds.utts)
+        ]
+        split_keys[split] = keys
+        for i, k in enumerate(keys):
+            first.setdefault(k, (ds, i))
+    fingerprints.save()
+    distinct = list(first)
+    key = CacheKey(
+        representation=model.cached_representation(),
+        weights=weights_digest(model.frozen_modules()),
+        compute_dtype=str(compute_dtype or torch.float32).removeprefix("torch."),
+        store_dtype=store_dtype,
+        # Everything between a file and the model input: decoding, resampling, normalising,
+        # cropping. Editing that code (or upgrading the libraries) invalidates every store.
+        preprocessing=source_digest(bench.audio, AudioDataset, collate)
+        + f" torchaudio {torchaudio.__version__} soundfile {soundfile.__version__}",
+        model_code=source_digest(type(model))
+        + f" torch {torch.__version__} transformers {transformers.__version__}",
+        clips=hashlib.sha256("\n".join(sorted(distinct)).encode()).hexdigest(),
+    )
+    return _Plan(key, split_keys, distinct, [first[k] for k in distinct])
+
+
+@torch.no_grad()
+def build_store(
+    model,
+    clips: list[tuple[AudioDataset, int]],
+    clip_keys: list[str],
+    writer: StoreWriter,
+    device: torch.device,
+    batch_size: int,
+    compute_dtype: torch.dtype | None,
+    num_workers: int = 0,
+) -> None:
+    """Run the frozen part over `clips` in eval mode and append each clip's valid rows."""
+    was_training = model.training
+    model.eval()
+    if model.backbone.config.feat_extract_norm == "group":
+        # GroupNorm over time sees the padding, so a clip's features would depend on its batch
+        # mates. One clip per batch gives each clip its own, padding-free features, so the cache
+        # can be keyed by content alone.
+        batch_size = 1
+    lengths = {id(ds): ds.lengths() for ds, _ in clips}
+    length = [lengths[id(ds)][i] for ds, i in clips]
+    order = sorted(range(len(clips)), key=lambda j: length[j])
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    for b in make_loader(_Clips(clips), batches, num_workers):  # type: ignore[arg-type]
+        with torch.autocast(
+            device.type, dtype=compute_dtype or torch.float32, enabled=compute_dtype is not None
+        ):
+            feats, mask = model.frozen_features(b.inputs.to(device), b.attention_mask.to(device))
+        feats = feats.to(DTYPES[writer.dtype][0]).cpu()
+        valid = mask.sum(1).cpu().tolist()
+        samples = b.attention_mask.sum(1).tolist()
+        for j, pos in enumerate(b.index.tolist()):
+            writer.add(clip_keys[pos], feats[j, : valid[j]], samples[j])
+    model.train(was_training)
+
+
+def prepare_caches(
+    model,
+    data: dict[str, AudioDataset],
+    device: torch.device,
+    batch_size: int,
+    compute_dtype: torch.dtype | None,
+    cache_dtype: str = "fp16",
+    place: str = "auto",
+    directory: Path | None = None,
+    num_workers: int = 0,
+) -> tuple[dict[str, CacheView], CacheReport]:
+    """A verified store for the frozen part of `model` over every clip of `data`, and a view per
+    split. Builds it when missing; rebuilds it, never uses it, when it is corrupt or stale."""
+    directory = Path(directory) if directory is not None else default_cache_dir()
+    t0 = time.perf_counter()
+    plan = _plan(
+        model, data, compute_dtype, _STORE_DTYPES[cache_dtype], AudioFingerprints(directory)
+    )
+    digest = plan.key.digest
+    key_s = time.perf_counter() - t0
+    rebuilt_because = None
+    build_s = write_gbps = None
+    store: FeatureStore | None = None
+    t_open = time.perf_counter()
+    try:
+        store = _open(directory, plan, place)
+    except FileNotFoundError:
+        pass
+    except CacheInvalid as exc:
+        rebuilt_because = str(exc)
+        log.warning("prefix cache %s is unusable (%s); rebuilding it", digest, exc)
+        remove_store(directory, digest)
+    if store is None:
+        t_build = time.perf_counter()
+        dim = model.backbone.config.hidden_size
+        with StoreWriter(
+            directory, digest, plan.key.components(), plan.key.store_dtype, dim
+        ) as writer:
+            build_store(
+                model,
+                plan.sources,
+                plan.distinct,
+                writer,
+                device,
+                batch_size,
+                compute_dtype,
+                num_workers,
+            )
+            writer.commit()
+        build_s = time.perf_counter() - t_build
+        write_gbps = writer.bytes_written / writer.write_s / 1e9 if writer.write_s else None
+        t_open = time.perf_counter()
+        store = _open(directory, plan, place)
+    open_s = time.perf_counter() - t_open
+    views = {
+        split: CacheView(
+            store,
+            [store.position[k] for k in plan.split_keys[split]],
+            torch.tensor([u.labels for u in ds.utts], dtype=torch.float32),
+        )
+        for split, ds in data.items()
+    }
+    report = CacheReport(
+        key=digest,
+        path=str(store.path),
+        where=store.where,
+        reused=build_s is None,
+        rebuilt_because=rebuilt_because,
+        bytes=store.nbytes,
+        clips=len(store.index.clip_keys),
+        key_s=key_s,
+        build_s=build_s,
+        write_gbps=write_gbps,
+        open_s=open_s,
+        verify_gbps=store.nbytes / open_s / 1e9 if open_s > 0 else None,
+    )
+    return views, report
+
+
+def _open(directory: Path, plan: _Plan, place: str) -> FeatureStore:
+    digest = plan.key.digest
+    nbytes = read_index(directory, digest).payload_bytes
+    store = open_store(directory, digest, resolve_place(place, nbytes), FORMAT_VERSION)
+    # The file name is a digest of the components; the index must also say so in full, and
+    # hold every clip this run needs (an edited or mismatched index fails here, not in training).
+    if store.index.components != plan.key.components():
+        raise CacheInvalid(f"store {digest} was written for other inputs (stale index)")
+    missing = sum(k not in store.position for k in plan.distinct)
+    if missing:
+        raise CacheInvalid(f"store {digest} lacks {missing} of the clips it should hold")
+    return store
