@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
+try:
+    import soundfile as sf
+except ImportError:  # a bare CUDA image (make gpu-check): PCM WAV through the stdlib
+    from bench import wavfile as sf
 import torch
 import torchaudio.transforms as T
 

@@ -57,6 +57,7 @@ def run_one_isolated(cfg: RunConfig, path: Path, on_event: Callable[[dict], None
     ctx = mp.get_context("spawn")
     events: mp.Queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(cfg.to_dict(), str(path), events), daemon=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     proc.start()
     try:

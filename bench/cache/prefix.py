@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import soundfile
+from bench.audio import sf as soundfile  # the stdlib stand-in where the package is missing
 import torch
 import torchaudio
 import transformers
