@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 try:
     import soundfile as sf
 except ImportError:  # a bare CUDA image (make gpu-check): PCM WAV through the stdlib

@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
 try:
     import soundfile as sf
 except ImportError:  # a bare CUDA image (make gpu-check): PCM WAV through the stdlib

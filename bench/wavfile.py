@@ -29,7 +29,7 @@ class SoundFile:
 
     def __init__(self, path: str | Path):
         try:
-            self._w = wave.open(str(path), "rb")
+            self._w = wave.open(str(path), "rb")  # noqa: SIM115 (closed by __exit__, as soundfile does)
         except (wave.Error, EOFError) as exc:
             raise LibsndfileError(
                 f"Error opening {str(path)!r}: Format not recognised without the soundfile package ({exc})"
@@ -53,7 +53,9 @@ class SoundFile:
 
     def read(self, frames: int = -1, dtype: str = "float32", always_2d: bool = False) -> np.ndarray:
         n = self.frames - self._w.tell() if frames < 0 else frames
-        raw = np.frombuffer(self._w.readframes(n), dtype=_DTYPES[self._width]).reshape(-1, self.channels)
+        raw = np.frombuffer(self._w.readframes(n), dtype=_DTYPES[self._width]).reshape(
+            -1, self.channels
+        )
         if self._width == 1:
             data = (raw.astype(np.float32) - 128) / 128
         else:
@@ -62,7 +64,9 @@ class SoundFile:
         return data if always_2d or self.channels > 1 else data[:, 0]
 
 
-def write(path: str | Path, data: np.ndarray, samplerate: int, subtype: str = "PCM_16", **_: object) -> None:
+def write(
+    path: str | Path, data: np.ndarray, samplerate: int, subtype: str = "PCM_16", **_: object
+) -> None:
     if subtype != "PCM_16":
         raise LibsndfileError(f"writing {subtype} needs the soundfile package")
     data = np.asarray(data, dtype=np.float32)

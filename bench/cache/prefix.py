@@ -16,12 +16,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.audio import sf as soundfile  # the stdlib stand-in where the package is missing
 import torch
 import torchaudio
 import transformers
 
 import bench.audio
+from bench.audio import sf as soundfile  # the stdlib stand-in where the package is missing
 from bench.batching import AudioDataset, collate, make_loader
 from bench.cache.key import (
     FORMAT_VERSION,

@@ -101,6 +101,8 @@ def runs_frame(results: Sequence[dict]) -> pd.DataFrame:
         for k in _COMPUTE_KEYS:
             row[k] = _num((r.get("compute") or {}).get(k))
         row["epochs"] = _num(eff.get("epochs"))
+        # A store built by an earlier run makes this run's cache time only a verify-and-load.
+        row["cache_reused"] = bool((eff.get("cache") or {}).get("reused"))
         row["params_trainable"] = _num(model.get("params_trainable"))
         row["params_total"] = _num(model.get("params_total"))
         rows.append(row)

@@ -142,6 +142,12 @@ def build_table(
         top = max(v for _, v in vals) if m.higher_is_better else min(v for _, v in vals)
         best[m.key] = {n for n, v in vals if v == top}
 
+    runs = analysis.runs
+    reused = (
+        set(runs.loc[runs.cache_reused.astype(bool), "strategy"])
+        if "cache_reused" in runs.columns
+        else set()
+    )
     rows = []
     for s in analysis.strategies:
         errors = tuple(f"seed {f.seed} ({f.status}): {f.error}" for f in s.failures)
@@ -160,6 +166,15 @@ def build_table(
                 c = replace(c, text=f"{c.text} ({SHARE.format(s.mean(SHARE.key))})")
             if s.name in best.get(m.key, ()):
                 c = replace(c, best=True, title=f"best in column; {c.title}")
+            if m.key == "cache_build_s" and s.name in reused:
+                c = replace(
+                    c,
+                    text=f"{c.text} (reused)",
+                    title="the prefix cache was built by an "
+                    "earlier run (same weights, boundary, preprocessing and audio); this is "
+                    "the time to verify and load it. The cost of building it shows on the "
+                    "run that built it",
+                )
             cells.append(c)
         cells.append(paired_cell(s, analysis.baseline))
         if comparison is not None:
