@@ -23,6 +23,9 @@ class TrainConfig:
     num_workers: int = 0
     warmup_seconds: float = 0.0  # also excluded from throughput (whichever warm-up ends later)
     cache_store: str = "auto"  # +cache: memory | disk (memory-mapped) | auto (memory if it fits)
+    # Multiplies each strategy's default learning rate (tuned for finetuning pretrained weights);
+    # a randomly initialised backbone needs larger steps to learn anything in a few epochs.
+    lr_scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ PROFILES: dict[str, Profile] = {
         model="small-w2v2",
         seeds=1,
         train=TrainConfig(
-            batch_size=8, max_epochs=4, warmup_steps=5, max_seconds=4.0, head_lr=1e-3
+            batch_size=8, max_epochs=6, warmup_steps=5, max_seconds=4.0, head_lr=1e-3, lr_scale=4.0
         ),
         synthetic=SyntheticSpec(
             n_speakers=20, clips_per_speaker=20, min_seconds=1.5, max_seconds=3.5

@@ -92,7 +92,7 @@ def run_one(
         model.head[-1] = torch.nn.Linear(model.head[-1].in_features, len(corpus.dimensions))
     total, trainable = count_parameters(model)
     precision = resolve_precision(spec.modifiers.precision, device)
-    lr = cfg.train.lr or spec.strategy.default_lr
+    lr = cfg.train.lr or spec.strategy.default_lr * cfg.train.lr_scale
     notes = [loaded.note] if loaded.note else []
     result["model"] = {
         "name": cfg.model,

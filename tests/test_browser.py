@@ -57,6 +57,14 @@ def write_run(folder: Path, results: list[dict]) -> Path:
     return folder
 
 
+def load_page(html: Path, profile: Path):
+    """Open `html` headless, dump its live DOM, and check the browser logged nothing."""
+    proc = chromium(html.as_uri(), profile, "--enable-logging=stderr", "--v=0", "--dump-dom")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert console_messages(proc.stderr) == []
+    return proc
+
+
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
     os.environ.pop("GITHUB_STEP_SUMMARY", None)
@@ -67,15 +75,7 @@ def page(tmp_path_factory):
 
 def test_page_loads_without_console_errors_and_its_script_runs(page, tmp_path):
     rendered, results = page
-    proc = chromium(
-        rendered.html.as_uri(),
-        tmp_path / "profile",
-        "--enable-logging=stderr",
-        "--v=0",
-        "--dump-dom",
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert console_messages(proc.stderr) == []
+    proc = load_page(rendered.html, tmp_path / "profile")
     dom = proc.stdout
     # The sorting script makes every header focusable: proof it ran (its CSP hash matched).
     assert dom.count('tabindex="0"') >= len(rendered.report.table.columns)
@@ -121,15 +121,7 @@ def test_hostile_names_cannot_inject_into_the_live_page(tmp_path):
         if r["strategy"] == "lora":
             r["strategy"] = "<script>console.log('pwned')</script>"
     rendered = render(tmp_path / "run", results)
-    proc = chromium(
-        rendered.html.as_uri(),
-        tmp_path / "profile",
-        "--enable-logging=stderr",
-        "--v=0",
-        "--dump-dom",
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert console_messages(proc.stderr) == []
+    proc = load_page(rendered.html, tmp_path / "profile")
     assert proc.stdout.count("<script") == 1 and "<img" not in proc.stdout
 
 
