@@ -51,14 +51,14 @@ PROFILES: dict[str, Profile] = {
     ),
     "quick": Profile(
         name="quick",
-        summary="small random-init wav2vec2-style model, 400 synthetic clips: a CPU-sized comparison",
+        summary="small random-init wav2vec2-style model, 600 synthetic clips: a CPU-sized comparison",
         model="small-w2v2",
         seeds=1,
         train=TrainConfig(
-            batch_size=8, max_epochs=6, warmup_steps=5, max_seconds=4.0, head_lr=1e-3, lr_scale=4.0
+            batch_size=8, max_epochs=4, warmup_steps=5, max_seconds=4.0, head_lr=1e-3, lr_scale=4.0
         ),
         synthetic=SyntheticSpec(
-            n_speakers=20, clips_per_speaker=20, min_seconds=1.5, max_seconds=3.5
+            n_speakers=30, clips_per_speaker=20, min_seconds=1.5, max_seconds=3.0
         ),
     ),
     "study": Profile(
