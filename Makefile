@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: install test bench smoke quick report lint format bench-micro bench-data clean bench-meter gpu-check bench-cache
+.PHONY: install test bench smoke report lint format bench-micro bench-data clean bench-meter gpu-check bench-cache
 
 install: $(STAMP)
 

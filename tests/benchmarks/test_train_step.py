@@ -9,10 +9,11 @@ import torch
 from bench.batching import collate
 from bench.ccc import ccc_loss
 from bench.model import build_model
+from bench.run import ALL
 from bench.trainer import resolve_precision
 from strategies import parse_strategy
 
-STRATEGIES = ["full", "partial3", "partial3+amp", "partial3+amp+cache", "lora"]
+STRATEGIES = ALL  # what `--strategies all` runs
 
 
 def _batch(n=4, seconds=2.0):
@@ -33,10 +34,10 @@ def test_train_step(benchmark, spelling):
     precision = resolve_precision(spec.modifiers.precision, torch.device("cpu"))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     batch = _batch()
-    start = model.frozen_prefix_layers
-    if spec.modifiers.cache:
+    if spec.modifiers.cache:  # what a cached run reads: the frozen part's output, stored in fp16
         with torch.no_grad():
-            hidden, frames = model.prefix(batch.inputs, batch.attention_mask, start)
+            features, rows = model.frozen_features(batch.inputs, batch.attention_mask)
+        features = features.to(torch.float16)
 
     def step() -> float:
         with torch.autocast(
@@ -45,7 +46,7 @@ def test_train_step(benchmark, spelling):
             enabled=precision.autocast_dtype is not None,
         ):
             if spec.modifiers.cache:
-                pred = model.forward_from(hidden.to(torch.float16).float(), frames, start)
+                pred = model.forward_from_features(features.float(), rows)
             else:
                 pred = model(batch.inputs, batch.attention_mask)
         loss = ccc_loss(pred.float(), batch.targets)
