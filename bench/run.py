@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -174,19 +175,22 @@ def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
     if layers is not None:
         for s in specs:
             s.strategy.validate(layers)
-    train = profile.train
-    if args.epochs is not None:
-        train = type(train)(**{**train.__dict__, "max_epochs": args.epochs})
-    if args.batch_size is not None:
-        train = type(train)(**{**train.__dict__, "batch_size": args.batch_size})
-    if args.warmup_steps is not None:
-        train = type(train)(**{**train.__dict__, "warmup_steps": args.warmup_steps})
-    if args.warmup_seconds is not None:
-        train = type(train)(**{**train.__dict__, "warmup_seconds": args.warmup_seconds})
-    if args.max_seconds is not None:
-        if args.max_seconds <= 0:
-            raise BenchError(f"--max-seconds must be > 0, not {args.max_seconds:g}")
-        train = type(train)(**{**train.__dict__, "max_seconds": args.max_seconds})
+    # Command-line overrides of the profile's training settings: (flag, field, smallest value).
+    overrides = {}
+    for flag, field_name, least in (
+        ("--epochs", "max_epochs", 1),
+        ("--batch-size", "batch_size", 1),
+        ("--warmup-steps", "warmup_steps", 0),
+        ("--warmup-seconds", "warmup_seconds", 0),
+        ("--max-seconds", "max_seconds", 1e-3),
+    ):
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is None:
+            continue
+        if value < least:
+            raise BenchError(f"{flag} must be >= {least:g}, not {value:g}")
+        overrides[field_name] = value
+    train = dataclasses.replace(profile.train, **overrides)
     seeds = parse_seeds(args.seeds, profile.seeds)
     if args.dataset not in ADAPTERS:
         raise BenchError(f"unknown dataset {args.dataset!r}; valid datasets: {', '.join(ADAPTERS)}")

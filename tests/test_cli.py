@@ -107,3 +107,15 @@ def test_end_to_end_sweep_writes_results_and_report(tmp_path, synth_dir, monkeyp
     mtime = results[0].stat().st_mtime
     assert main(args) == 0  # resume: nothing reruns
     assert results[0].stat().st_mtime == mtime
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--epochs", "0"], "--epochs must be >= 1"),
+        (["--max-seconds", "-2"], "--max-seconds must be >="),
+    ],
+)
+def test_out_of_range_overrides_exit_2(capsys, args, message):
+    assert main(["--profile", "smoke", *args]) == 2
+    assert message in capsys.readouterr().err
