@@ -67,6 +67,20 @@ class Batch:
     index: torch.Tensor  # (B,) positions in the split
     audio_seconds: float
 
+    @property
+    def padded_seconds(self) -> float:
+        """Audio seconds the model computes on, padding included."""
+        return self.inputs.numel() / 16_000
+
+    def to(self, device: torch.device) -> Batch:
+        return Batch(
+            self.inputs.to(device, non_blocking=True),
+            self.attention_mask.to(device),
+            self.targets.to(device),
+            self.index,
+            self.audio_seconds,
+        )
+
     def pin_memory(self) -> Batch:
         # DataLoader(pin_memory=True) pins only tensors and containers it knows; it calls this
         # for anything else, so that the trainer's non_blocking copies really overlap.

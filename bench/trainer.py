@@ -71,32 +71,6 @@ class TrainOutcome:
     cache: CacheReport | None = None
 
 
-def _to(batch: Batch | CachedBatch, device: torch.device) -> Batch | CachedBatch:
-    if isinstance(batch, CachedBatch):
-        return CachedBatch(
-            batch.hidden.to(device, non_blocking=True),
-            batch.frame_mask.to(device),
-            batch.targets.to(device),
-            batch.index,
-            batch.audio_seconds,
-            batch.padded_seconds,
-        )
-    return Batch(
-        batch.inputs.to(device, non_blocking=True),
-        batch.attention_mask.to(device),
-        batch.targets.to(device),
-        batch.index,
-        batch.audio_seconds,
-    )
-
-
-def _padded_seconds(batch: Batch | CachedBatch) -> float:
-    """Audio seconds the model computes on, padding included (frames are 20 ms in wav2vec2)."""
-    if isinstance(batch, CachedBatch):
-        return batch.padded_seconds  # cached rows are not always frames (head: one per layer)
-    return batch.inputs.numel() / 16_000
-
-
 def _forward(model: SERModel, batch: Batch | CachedBatch) -> torch.Tensor:
     if isinstance(batch, CachedBatch):
         return model.forward_from_features(batch.hidden.float(), batch.frame_mask)
@@ -142,7 +116,7 @@ def evaluate(
     preds = torch.zeros(len(ds), len(dims))
     targets = torch.zeros(len(ds), len(dims))
     for batch in _batches(ds, cache, order, cfg.num_workers):
-        batch = _to(batch, device)
+        batch = batch.to(device)
         with torch.autocast(
             device.type,
             dtype=precision.autocast_dtype or torch.float32,
@@ -225,8 +199,8 @@ def train(
         timer.start_epoch()
         batches = _Waited(_batches(train_ds, caches["train"], order, cfg.num_workers))
         for step, batch in enumerate(batches):
-            batch = _to(batch, device)
-            with timer.step(len(batch.index), batch.audio_seconds, _padded_seconds(batch)):
+            batch = batch.to(device)
+            with timer.step(len(batch.index), batch.audio_seconds, batch.padded_seconds):
                 with torch.autocast(
                     device.type,
                     dtype=precision.autocast_dtype or torch.float32,

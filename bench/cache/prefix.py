@@ -61,6 +61,16 @@ class CachedBatch:
     audio_seconds: float
     padded_seconds: float  # audio seconds the batch stands for, padding included
 
+    def to(self, device: torch.device) -> CachedBatch:
+        return CachedBatch(
+            self.hidden.to(device, non_blocking=True),
+            self.frame_mask.to(device),
+            self.targets.to(device),
+            self.index,
+            self.audio_seconds,
+            self.padded_seconds,
+        )
+
 
 @dataclass(frozen=True)
 class CacheReport:
