@@ -11,9 +11,11 @@ from pathlib import Path
 SCHEMA = 1
 
 
-def result_path(out_dir: str | Path, strategy: str, seed: int) -> Path:
+def result_path(out_dir: str | Path, strategy: str, seed: int, fold: int | None = None) -> Path:
+    """results/<strategy>__seed<s>[__fold<f>].json: one file per run of the sweep."""
     safe = re.sub(r"[^A-Za-z0-9_.=+-]+", "_", strategy)
-    return Path(out_dir) / "results" / f"{safe}__seed{seed}.json"
+    tail = "" if fold is None else f"__fold{fold}"
+    return Path(out_dir) / "results" / f"{safe}__seed{seed}{tail}.json"
 
 
 def write_result(path: str | Path, result: dict) -> None:

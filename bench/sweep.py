@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import queue as queue_mod
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +25,9 @@ from bench.results import read_result, result_path, write_result
 
 
 def _child(cfg_dict: dict, path: str, events: mp.Queue) -> None:
+    # Slurm sends its time-limit warning (USR2, submitit's choice) to every process of a task;
+    # its default action would kill the run before the supervising task can record why.
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     # Imports happen here, in the fresh process, so nothing is shared with the parent or siblings.
     from bench.config import RunConfig
     from bench.worker import run_guarded
@@ -51,6 +55,53 @@ def interrupted_result(cfg: RunConfig) -> dict:
         status="interrupted", error="interrupted by the user (Ctrl-C); rerun the command to resume"
     )
     return result
+
+
+def run_label(cfg: RunConfig) -> str:
+    """How progress lines name a run: strategy, seed and (IEMOCAP) fold."""
+    fold = "" if cfg.fold is None else f" fold {cfg.fold}"
+    return f"{cfg.strategy} seed {cfg.seed}{fold}"
+
+
+def config_result_path(out_dir: Path, cfg: RunConfig) -> Path:
+    return result_path(out_dir, cfg.strategy, cfg.seed, cfg.fold)
+
+
+def finished_result(cfg: RunConfig, out_dir: Path) -> dict | None:
+    """The stored result of `cfg` when it finished ok with this exact configuration, else None
+    (absent, failed, interrupted, or made with other settings: a run to do)."""
+    old = read_result(config_result_path(out_dir, cfg))
+    if old and old.get("run_id") == cfg.config_hash() and old.get("status") == "ok":
+        return old
+    return None
+
+
+def split_finished(
+    configs: list[RunConfig], out_dir: Path, force: bool, console: Console
+) -> tuple[dict[int, dict], list[int]]:
+    """(results of runs already done, by position in `configs`; positions still to run).
+    Every launcher resumes this way: the same command skips what finished; --force reruns."""
+    done: dict[int, dict] = {}
+    todo: list[int] = []
+    for i, cfg in enumerate(configs):
+        old = None if force else finished_result(cfg, out_dir)
+        if old is None:
+            todo.append(i)
+            continue
+        # print, not log: log adds a timestamp and a source path to every CI log line
+        path = config_result_path(out_dir, cfg)
+        console.print(
+            f"[dim]skip {run_label(cfg)}: result exists ({path.name}); --force reruns[/dim]"
+        )
+        done[i] = old
+    return done, todo
+
+
+def outcome_line(label: str, result: dict) -> str:
+    """One console line (rich markup) saying how a run ended."""
+    if result["status"] == "ok":
+        return f"[green]done[/green] {label}: test CCC {result['metrics']['ccc_mean']:.3f}"
+    return f"[red]{result['status']}[/red] {label}: {result['error']}"
 
 
 def run_one_isolated(cfg: RunConfig, path: Path, on_event: Callable[[dict], None]) -> dict:
@@ -96,54 +147,36 @@ def run_sweep(
         disable=not live,
     ) as bar:
         overall = bar.add_task("sweep", total=len(configs))
-        for cfg in configs:
-            path = result_path(out_dir, cfg.strategy, cfg.seed)
-            old = read_result(path)
-            if (
-                not force
-                and old
-                and old.get("run_id") == cfg.config_hash()
-                and old.get("status") == "ok"
-            ):
-                # print, not log: log adds a timestamp and a source path to every CI log line
-                console.print(
-                    f"[dim]skip {cfg.strategy} seed {cfg.seed}: result exists ({path.name}); --force reruns[/dim]"
-                )
-                results.append(old)
-                bar.advance(overall)
+        done, _ = split_finished(configs, out_dir, force, console)
+        bar.advance(overall, len(done))
+        for i, cfg in enumerate(configs):
+            if i in done:
+                results.append(done[i])
                 continue
-            current = bar.add_task(f"{cfg.strategy} (seed {cfg.seed})", total=None)
+            path = config_result_path(out_dir, cfg)
+            label = run_label(cfg)
+            current = bar.add_task(label, total=None)
 
-            def on_event(e: dict, current=current, cfg=cfg) -> None:
+            def on_event(e: dict, current=current, label=label) -> None:
                 if e.get("phase") == "train":
                     total = e["epochs"] * e["steps"]
                     bar.update(
                         current,
                         total=total,
                         completed=e["epoch"] * e["steps"] + e["step"],
-                        description=f"{cfg.strategy} (seed {cfg.seed}) epoch {e['epoch'] + 1}/{e['epochs']}",
+                        description=f"{label} epoch {e['epoch'] + 1}/{e['epochs']}",
                     )
                 elif e.get("phase") == "cache":
-                    bar.update(
-                        current, description=f"{cfg.strategy} (seed {cfg.seed}) building cache"
-                    )
+                    bar.update(current, description=f"{label} building cache")
                 elif e.get("phase") == "val" and not live:
                     console.print(
-                        f"  {cfg.strategy} seed {cfg.seed} epoch {e['epoch'] + 1}/{e['epochs']}: "
+                        f"  {label} epoch {e['epoch'] + 1}/{e['epochs']}: "
                         f"val CCC {e['val_ccc_mean']:.3f}"
                     )
 
             result = run_one_isolated(cfg, path, on_event)
             bar.remove_task(current)
             bar.advance(overall)
-            status = result["status"]
-            if status == "ok":
-                console.print(
-                    f"[green]done[/green] {cfg.strategy} seed {cfg.seed}: test CCC {result['metrics']['ccc_mean']:.3f}"
-                )
-            else:
-                console.print(
-                    f"[red]{status}[/red] {cfg.strategy} seed {cfg.seed}: {result['error']}"
-                )
+            console.print(outcome_line(label, result))
             results.append(result)
     return results
