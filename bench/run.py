@@ -13,6 +13,7 @@ from rich.console import Console
 from bench.config import PROFILES, RunConfig, get_profile
 from bench.datasets import ADAPTERS, load_dataset
 from bench.errors import BenchError
+from bench.launch.options import add_launch_arguments, launch_options
 
 # `all`: the study's five strategies, then ours: SUPERB-style layer weighting, BitFit, DoRA, and
 # LoRA in the last three layers with its frozen prefix cached.
@@ -44,6 +45,20 @@ def parse_seeds(text: str | None, default_count: int) -> list[int]:
     return list(range(n))
 
 
+def parse_folds(text: str) -> list[int]:
+    """`1-5` -> [1, 2, 3, 4, 5]; `1,3` -> [1, 3]; `2` -> [2]."""
+    folds: list[int] = []
+    try:
+        for part in (p.strip() for p in text.split(",") if p.strip()):
+            lo, dash, hi = part.partition("-")
+            folds += list(range(int(lo), int(hi) + 1)) if dash else [int(lo)]
+    except ValueError:
+        raise BenchError(f"--folds takes a range (1-5) or a list (1,3), not {text!r}") from None
+    if not folds or len(set(folds)) != len(folds):
+        raise BenchError(f"--folds takes distinct folds like 1-5 or 1,3, not {text!r}")
+    return folds
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m bench.run",
@@ -69,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="iemocap: the session held out for test, 1-5 (default 5; validation: the one before)",
+    )
+    ap.add_argument(
+        "--folds",
+        default=None,
+        help="iemocap: run every fold listed (1-5, or 1,3): folds become a sweep dimension and "
+        "the report averages over seeds and folds",
     )
     ap.add_argument(
         "--test-set", default=None, help="msp-podcast: the Split_Set used as test (default Test1)"
@@ -139,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print every strategy and modifier, then exit",
     )
+    add_launch_arguments(ap)
     return ap
 
 
@@ -194,6 +216,11 @@ def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
     seeds = parse_seeds(args.seeds, profile.seeds)
     if args.dataset not in ADAPTERS:
         raise BenchError(f"unknown dataset {args.dataset!r}; valid datasets: {', '.join(ADAPTERS)}")
+    if args.folds is not None and args.fold is not None:
+        raise BenchError("--fold and --folds exclude each other: --folds 3 runs fold 3 alone")
+    if args.folds is not None and args.dataset != "iemocap":
+        raise BenchError(f"--folds applies to --dataset iemocap only, not {args.dataset}")
+    folds: list[int | None] = [args.fold] if args.folds is None else list(parse_folds(args.folds))
     out = Path(args.out or f"reports/{profile.name}")
     configs = [
         RunConfig(
@@ -208,13 +235,14 @@ def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
             args.device,
             train,
             profile.synthetic,
-            fold=args.fold,
+            fold=fold,
             test_set=args.test_set,
             nvml_interval_s=args.nvml_interval_ms / 1000,
             require_idle_gpu=args.require_idle_gpu,
             peak_tflops=args.peak_tflops,
         )
         for seed in seeds
+        for fold in folds
         for s in specs
     ]
     return configs, out
@@ -230,20 +258,22 @@ def main(argv: list[str] | None = None) -> int:
         if args.list_strategies:
             print(list_strategies_text())
             return 0
+        launch = launch_options(args)
         configs, out = plan(args)
         c0 = configs[0]
         t0 = time.perf_counter()
         # Validate the data once, up front: a bad manifest fails here, not halfway through a sweep.
-        # Every seed's split is checked too (a seeded split can come out empty); audio is checked
-        # once and remembered, so the later loads here and in each run cost a manifest read.
-        for seed in sorted({c.seed for c in configs}):
+        # Every seed's and fold's split is checked too (a seeded split can come out empty); audio
+        # is checked once and remembered, so the later loads here and in each run cost a manifest
+        # read.
+        for seed, fold in sorted({(c.seed, c.fold) for c in configs}, key=str):
             corpus = load_dataset(
                 c0.dataset,
                 c0.data_root,
                 seed=seed,
                 strict=c0.strict,
                 synthetic=c0.synthetic,
-                fold=c0.fold,
+                fold=fold,
                 test_set=c0.test_set,
             )
         if corpus.problems:
@@ -262,12 +292,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"corpus={corpus.name} ({sum(corpus.summary()['n_utterances'].values())} clips) "
                 f"runs={len(configs)} -> {out}"
             )
+        from bench.launch import launch_sweep
         from bench.report import print_summary, render
-        from bench.sweep import run_sweep
 
-        results = run_sweep(
-            configs, out, Console(quiet=args.quiet, width=console.width), force=args.force
+        results = launch_sweep(
+            configs, out, Console(quiet=args.quiet, width=console.width), launch, force=args.force
         )
+        if results is None:  # --no-wait: the runs go on without this process
+            return 0
         for note in sorted({n for r in results for n in r.get("notes", []) if "RANDOM-INIT" in n}):
             err.print(f"[bold red]WARNING:[/bold red] {note}")
         rendered = render(out, results, tolerance=args.tolerance)

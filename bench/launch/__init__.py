@@ -1,0 +1,137 @@
+"""Where a sweep's runs execute: `local` (bench.sweep, one run at a time), `gpus` (one run per GPU
+of this machine at a time) or `slurm` (one array task per run), the last two through submitit.
+
+Every launcher resumes the same way (runs already finished ok with the same configuration are
+skipped), and every run writes its result into RUN_DIR/results/ itself, whatever happens to it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from bench.config import RunConfig
+from bench.launch.follow import Followed, follow, own_result
+from bench.launch.options import LaunchOptions, add_launch_arguments, launch_options
+from bench.launch.task import RunTask
+from bench.results import write_result
+from bench.sweep import config_result_path, interrupted_result, run_sweep, split_finished
+
+__all__ = ["LaunchOptions", "add_launch_arguments", "launch_options", "launch_sweep"]
+
+
+def jobs_folder(out_dir: Path) -> Path:
+    """Where submitit keeps each job's pickles and logs: RUN_DIR/jobs/<job id>/."""
+    return Path(out_dir).resolve() / "jobs"
+
+
+def launch_sweep(
+    configs: list[RunConfig],
+    out_dir: Path,
+    console: Console,
+    options: LaunchOptions,
+    force: bool = False,
+) -> list[dict] | None:
+    """Run the sweep with the chosen launcher; all results in config order, or None when
+    `options.wait` is False (the tasks were submitted and run on without us)."""
+    if options.launcher == "local":
+        return run_sweep(configs, out_dir, console, force=force)
+    done, todo = split_finished(configs, out_dir, force, console)
+    if todo:
+        Path(out_dir, "results").mkdir(parents=True, exist_ok=True)
+        runner = _run_on_gpus if options.launcher == "gpus" else _run_on_slurm
+        finished = runner([configs[i] for i in todo], todo, out_dir, console, options)
+        if finished is None:
+            return None
+        done.update(finished)
+    return [done[i] for i in range(len(configs))]
+
+
+def _task(cfg: RunConfig, out_dir: Path, launcher: str, time_min: int | None = None) -> RunTask:
+    return RunTask(
+        config=cfg.to_dict(),
+        result_path=str(config_result_path(out_dir, cfg).resolve()),
+        launcher=launcher,
+        time_limit_s=None if time_min is None else time_min * 60.0,
+        signal_delay_s=0.0 if time_min is None else float(_slurm().signal_delay_s(time_min)),
+    )
+
+
+def _slurm():
+    from bench.launch import slurm  # submitit is imported only when a launcher needs it
+
+    return slurm
+
+
+def _run_on_gpus(
+    configs: list[RunConfig],
+    indices: list[int],
+    out_dir: Path,
+    console: Console,
+    options: LaunchOptions,
+) -> dict[int, dict]:
+    from bench.launch.gpus import DevicePool, choose_devices, local_starter, visible_devices
+
+    devices = choose_devices(options.gpus, visible_devices())
+    pool = DevicePool(devices, local_starter(jobs_folder(out_dir)))
+    items = [
+        Followed(i, cfg, config_result_path(out_dir, cfg), pool.submit(_task(cfg, out_dir, "gpus")))
+        for i, cfg in zip(indices, configs, strict=True)
+    ]
+    console.print(
+        f"{len(items)} runs on {len(devices)} GPU(s) (CUDA_VISIBLE_DEVICES "
+        f"{', '.join(devices)}), one at a time each; logs under {jobs_folder(out_dir)}"
+    )
+    try:
+        return follow(items, console, "gpus", poll=pool.step)
+    except KeyboardInterrupt:
+        # Ctrl-C reached the runs too (same process group); stop what is left, queued or not,
+        # and make sure every run of this sweep says how it ended.
+        pool.cancel()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(j.state() == "RUNNING" for j in pool.jobs):
+            time.sleep(0.2)
+        for item in items:
+            if own_result(item) is None:
+                write_result(item.path, interrupted_result(item.cfg))
+        raise
+
+
+def _run_on_slurm(
+    configs: list[RunConfig],
+    indices: list[int],
+    out_dir: Path,
+    console: Console,
+    options: LaunchOptions,
+) -> dict[int, dict] | None:
+    slurm = _slurm()
+    opts = options.slurm
+    tasks = [_task(cfg, out_dir, "slurm", opts.time_min) for cfg in configs]
+    jobs = slurm.submit_array(tasks, jobs_folder(out_dir), opts)
+    array_id = str(jobs[0].job_id).split("_")[0]
+    console.print(
+        f"submitted {len(jobs)} runs as Slurm array job {array_id}; logs under "
+        f"{jobs_folder(out_dir)}/{array_id}_<task>/"
+    )
+    if not options.wait:
+        console.print(
+            f"not waiting (--no-wait): `squeue -j {array_id}` shows the tasks; when they end, "
+            f"`python -m bench.report {out_dir}` renders the report"
+        )
+        return None
+    queue = slurm.SlurmQueue(jobs)
+    items = [
+        Followed(i, cfg, config_result_path(out_dir, cfg), slurm.SlurmTask(job, queue))
+        for i, cfg, job in zip(indices, configs, jobs, strict=True)
+    ]
+    try:
+        return follow(items, console, "slurm", poll=queue.refresh, interval_s=3.0)
+    except KeyboardInterrupt:
+        console.print(
+            f"stopped following; the tasks keep running on the cluster (`scancel {array_id}` "
+            f"stops them). `python -m bench.report {out_dir}` renders what has finished; the "
+            "same command resubmits what has not"
+        )
+        raise
