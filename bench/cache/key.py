@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from bench.cache.store import temp_path
 from bench.synthetic import default_cache_dir as serbench_cache_root
 
 FORMAT_VERSION = 1  # bump when the store layout or the meaning of a key component changes
@@ -94,7 +95,7 @@ class AudioFingerprints:
         if not self.changed:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+        tmp = temp_path(self.path)
         tmp.write_text(json.dumps(self.known))
         os.replace(tmp, self.path)
         self.changed = False

@@ -10,7 +10,6 @@ read ahead by a background thread.
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from bench.cache.key import (
     source_digest,
     weights_digest,
 )
+from bench.cache.lock import open_or_build
 from bench.cache.prefetch import prefetched
 from bench.cache.store import (
     DTYPES,
@@ -40,11 +40,8 @@ from bench.cache.store import (
     StoreWriter,
     open_store,
     read_index,
-    remove_store,
 )
 from bench.errors import BenchError
-
-log = logging.getLogger(__name__)
 
 STORE_PLACES = ("auto", "memory", "disk")
 # "auto" keeps a store in RAM when it takes at most this share of the memory available now.
@@ -88,6 +85,8 @@ class CacheReport:
     write_gbps: float | None
     open_s: float  # reading or mapping the store and verifying every checksum
     verify_gbps: float | None
+    lock_wait_s: float = 0.0  # waiting for another process that was building the same store
+    lock: str = "not needed"  # the build lock taken ("fcntl"), or why there was none
 
 
 class CacheView:
@@ -258,19 +257,10 @@ def prepare_caches(
     )
     digest = plan.key.digest
     key_s = time.perf_counter() - t0
-    rebuilt_because = None
     build_s = write_gbps = None
-    store: FeatureStore | None = None
-    t_open = time.perf_counter()
-    try:
-        store = _open(directory, plan, place)
-    except FileNotFoundError:
-        pass
-    except CacheInvalid as exc:
-        rebuilt_because = str(exc)
-        log.warning("prefix cache %s is unusable (%s); rebuilding it", digest, exc)
-        remove_store(directory, digest)
-    if store is None:
+
+    def build() -> None:
+        nonlocal build_s, write_gbps
         t_build = time.perf_counter()
         dim = model.backbone.config.hidden_size
         with StoreWriter(
@@ -289,9 +279,11 @@ def prepare_caches(
             writer.commit()
         build_s = time.perf_counter() - t_build
         write_gbps = writer.bytes_written / writer.write_s / 1e9 if writer.write_s else None
-        t_open = time.perf_counter()
-        store = _open(directory, plan, place)
-    open_s = time.perf_counter() - t_open
+
+    t_open = time.perf_counter()
+    store, outcome = open_or_build(directory, digest, lambda: _open(directory, plan, place), build)
+    # Opening time: the whole call less building and waiting for another process's build.
+    open_s = time.perf_counter() - t_open - (build_s or 0.0) - outcome.waited_s
     views = {
         split: CacheView(
             store,
@@ -304,8 +296,8 @@ def prepare_caches(
         key=digest,
         path=str(store.path),
         where=store.where,
-        reused=build_s is None,
-        rebuilt_because=rebuilt_because,
+        reused=not outcome.built,
+        rebuilt_because=outcome.rebuilt_because,
         bytes=store.nbytes,
         clips=len(store.index.clip_keys),
         key_s=key_s,
@@ -313,6 +305,8 @@ def prepare_caches(
         write_gbps=write_gbps,
         open_s=open_s,
         verify_gbps=store.nbytes / open_s / 1e9 if open_s > 0 else None,
+        lock_wait_s=outcome.waited_s,
+        lock=outcome.lock,
     )
     return views, report
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 import zlib
 from dataclasses import asdict, dataclass
@@ -56,6 +57,12 @@ class StoreIndex:
         return self.dim * np.dtype(DTYPES[self.dtype][2]).itemsize
 
 
+def temp_path(path: Path) -> Path:
+    """A private name next to `path` to write before renaming into place: unique per host and
+    process, since processes on several nodes can share a cache folder (and a pid)."""
+    return path.with_name(f"{path.name}.tmp-{socket.gethostname()}-{os.getpid()}")
+
+
 def store_paths(directory: Path, key: str) -> tuple[Path, Path]:
     return directory / f"{key}.bin", directory / f"{key}.json"
 
@@ -87,7 +94,7 @@ class StoreWriter:
         self.directory, self.key, self.components = directory, key, components
         self.dtype, self.dim = dtype, dim
         self._payload, self._index = store_paths(directory, key)
-        self._tmp = self._payload.with_name(f"{self._payload.name}.tmp{os.getpid()}")
+        self._tmp = temp_path(self._payload)
         self._file = open(self._tmp, "wb")  # noqa: SIM115 (closed in commit/abort)
         self.clip_keys: list[str] = []
         self.first_row: list[int] = []
@@ -136,7 +143,7 @@ class StoreWriter:
             self.bytes_written,
         )
         os.replace(self._tmp, self._payload)
-        tmp_index = self._index.with_name(f"{self._index.name}.tmp{os.getpid()}")
+        tmp_index = temp_path(self._index)
         tmp_index.write_text(json.dumps(asdict(index)))
         os.replace(tmp_index, self._index)
         return index
