@@ -9,10 +9,13 @@ variances, as `bench.ccc.ccc` computes it during training.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
+
+K = TypeVar("K", bound=Hashable)
 
 # ---------------------------------------------------------------------------------------------
 # Student t quantile (scipy is not a dependency; this is the textbook route through the
@@ -128,13 +131,14 @@ def summarize(values: Iterable[float | None], level: float = 0.95) -> Summary:
 
 
 def per_seed_ratio(
-    values: Mapping[int, float | None], baseline: Mapping[int, float | None]
-) -> dict[int, float]:
-    """values[s] / baseline[s] for every seed where both are finite and the baseline is positive.
+    values: Mapping[K, float | None], baseline: Mapping[K, float | None]
+) -> dict[K, float]:
+    """values[s] / baseline[s] for every seed where both are finite and the baseline is positive
+    (keys: seeds, or whatever else pairs two runs, such as (seed, fold, device model)).
 
     Speed-ups are ratios at the same seed (same data order, same machine state) and only then
     summarised; a ratio of means would mix seeds and hide the spread."""
-    out: dict[int, float] = {}
+    out: dict[K, float] = {}
     for seed, v in values.items():
         b = baseline.get(seed)
         if v is None or b is None or not (math.isfinite(v) and math.isfinite(b)) or b <= 0:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -449,6 +450,59 @@ def test_failed_runs_are_shown_with_their_error(tmp_path):
     assert any("partial6 seed 0 oom" in w for w in out.report.header.warnings)
     row = next(r for r in md_table(md) if r[0].startswith("partial6"))
     assert "tried to allocate" in row[1]
+
+
+def test_folds_are_averaged_like_seeds_and_paired_per_fold(tmp_path):
+    """IEMOCAP --folds: each (seed, fold) is one replicate; figures average over all of them and
+    speed-ups pair runs of the same seed and fold."""
+    ccc = {("full", 1): 0.50, ("full", 2): 0.60, ("full", 3): 0.70}
+    ccc |= {("lora", 1): 0.40, ("lora", 2): 0.45, ("lora", 3): 0.65}
+    sps = {"full": {1: 10.0, 2: 20.0, 3: 40.0}, "lora": {1: 30.0, 2: 30.0, 3: 60.0}}
+    results = []
+    for (name, fold), c in ccc.items():
+        r = synthetic(name, 0, c, sps[name][fold])
+        r["config"]["fold"] = fold
+        results.append(r)
+    out = render(tmp_path / "run", results)
+    a = out.report.analysis
+    assert a.folds == (1, 2, 3) and a.seeds == (0,) and a.spread == "1 seed x 3 folds"
+    lora = a.get("lora")
+    assert lora.mean("ccc_mean") == pytest.approx(statistics.mean([0.40, 0.45, 0.65]))
+    assert lora.mean("speedup") == pytest.approx(statistics.mean([3.0, 1.5, 1.5]))
+    assert [str(p.replicate) for p in lora.paired] == [
+        "seed 0 fold 1",
+        "seed 0 fold 2",
+        "seed 0 fold 3",
+    ]
+    assert (
+        "Folds",
+        "1, 2, 3 (3 folds, leave-one-session-out; figures are averaged over seeds and folds)",
+    ) in out.report.header.facts
+    assert not any("One seed only" in w for w in out.report.header.warnings)
+    assert "mean ± sd over 1 seed x 3 folds" in out.markdown.read_text()
+    assert "seed 0 fold 2" in out.html.read_text()
+
+
+def test_speedups_pair_runs_on_the_same_gpu_model_only():
+    results = [
+        synthetic("full", 0, 0.6, 10.0),
+        synthetic("lora", 0, 0.6, 30.0),
+        synthetic("full", 1, 0.6, 10.0),
+        synthetic("lora", 1, 0.6, 90.0),  # on a faster GPU than its full run: no speed-up
+    ]
+    for r in results:
+        r["device"] = {"type": "cuda", "name": "NVIDIA A100-SXM4-40GB"}
+    results[3]["device"] = {"type": "cuda", "name": "NVIDIA H100 80GB HBM3"}
+    report = build_report(results)
+    runs = report.analysis.runs.set_index(["strategy", "seed"])
+    assert runs.loc[("lora", 0), "speedup"] == pytest.approx(3.0)
+    assert math.isnan(runs.loc[("lora", 1), "speedup"])
+    assert report.analysis.get("lora").mean("speedup") == pytest.approx(3.0)
+    [warning] = [w for w in report.header.warnings if "device models" in w]
+    assert "NVIDIA A100-SXM4-40GB (3 runs); NVIDIA H100 80GB HBM3 (1 run)" in warning
+    assert "only between runs on the same model" in warning and "1 runs have no full" in warning
+    same = build_report(results[:2])
+    assert not any("device models" in w for w in same.header.warnings)
 
 
 # --------------------------------------------------------------------------------------------

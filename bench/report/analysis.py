@@ -1,5 +1,6 @@
-"""Per-strategy statistics over seeds: summaries of every figure, paired bootstrap against the
-baseline, degenerate-run flags. Input: the result dicts; output: plain dataclasses."""
+"""Per-strategy statistics over replicates (seeds, and folds where the corpus is
+cross-validated): summaries of every figure, paired bootstrap against the baseline,
+degenerate-run flags. Input: the result dicts; output: plain dataclasses."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ import numpy as np
 import pandas as pd
 
 from bench.report.figures import Metric, table_metrics
-from bench.report.frame import BASELINE, dimensions_of, runs_frame, strategy_order
+from bench.report.frame import (
+    BASELINE,
+    Replicate,
+    dimensions_of,
+    replicate_of,
+    runs_frame,
+    strategy_order,
+)
 from bench.stats import PairedBootstrap, Summary, degenerate_reasons, paired_bootstrap, summarize
 
 # Summarised like the table's columns but not shown there (plots and recommendation use them).
@@ -19,16 +27,16 @@ _EXTRA_FIGURES = ("val_ccc_best", "train_audio_s_per_s", "best_epoch", "trainabl
 
 @dataclass(frozen=True)
 class Paired:
-    """One seed's paired comparison of a strategy's test CCC against the baseline's."""
+    """One replicate's paired comparison of a strategy's test CCC against the baseline's."""
 
-    seed: int
+    replicate: Replicate
     result: PairedBootstrap | None
     note: str | None = None  # why there is no result
 
 
 @dataclass(frozen=True)
 class Failure:
-    seed: int
+    replicate: Replicate
     status: str
     error: str
 
@@ -36,11 +44,11 @@ class Failure:
 @dataclass(frozen=True)
 class StrategyStats:
     name: str
-    seeds: tuple[int, ...]  # seeds that finished ok
-    figures: Mapping[str, Summary]  # metric key -> summary over the ok seeds
+    replicates: tuple[Replicate, ...]  # replicates that finished ok
+    figures: Mapping[str, Summary]  # metric key -> summary over the ok replicates
     failures: tuple[Failure, ...] = ()
     paired: tuple[Paired, ...] = ()
-    degenerate: tuple[tuple[int, str], ...] = ()  # (seed, reason)
+    degenerate: tuple[tuple[Replicate, str], ...] = ()  # (replicate, reason)
 
     def mean(self, key: str) -> float | None:
         s = self.figures.get(key)
@@ -48,7 +56,7 @@ class StrategyStats:
 
     @property
     def ok(self) -> bool:
-        return bool(self.seeds)
+        return bool(self.replicates)
 
     @property
     def n_significant(self) -> int:
@@ -61,9 +69,31 @@ class Analysis:
     metrics: tuple[Metric, ...]
     runs: pd.DataFrame  # one row per run, with a `degenerate` column
     strategies: tuple[StrategyStats, ...]
-    seeds: tuple[int, ...]
+    replicates: tuple[Replicate, ...]  # every (seed, fold) with a result
     baseline: str = BASELINE
     notes: tuple[str, ...] = field(default=())
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(sorted({r.seed for r in self.replicates}))
+
+    @property
+    def folds(self) -> tuple[int, ...]:
+        return tuple(sorted({r.fold for r in self.replicates if r.fold is not None}))
+
+    @property
+    def spread(self) -> str:
+        """What figures are averaged over: "3 seeds", "3 seeds x 5 folds"."""
+        n = len(self.seeds)
+        text = f"{n} seed{'s' if n != 1 else ''}"
+        if self.folds:
+            text += f" x {len(self.folds)} fold{'s' if len(self.folds) != 1 else ''}"
+        return text
+
+    @property
+    def several(self) -> bool:
+        """More than one replicate: spreads and confidence intervals exist."""
+        return len(self.replicates) > 1
 
     def get(self, name: str) -> StrategyStats | None:
         return next((s for s in self.strategies if s.name == name), None)
@@ -88,18 +118,20 @@ def _stored_flags(r: dict) -> list[str]:
     return [str(f) for f in flag] if isinstance(flag, list) else [str(flag)]
 
 
-def _pair(run: dict, base: dict | None, seed: int, n_resamples: int) -> Paired:
+def _pair(run: dict, base: dict | None, rep: Replicate, n_resamples: int) -> Paired:
     if base is None:
-        return Paired(seed, None, f"no successful {BASELINE} run at seed {seed}")
+        return Paired(rep, None, f"no successful {BASELINE} run at {rep}")
     a, b = _predictions(run), _predictions(base)
     if a is None or b is None:
-        return Paired(seed, None, "per-utterance predictions not stored")
+        return Paired(rep, None, "per-utterance predictions not stored")
     if a[0].shape != b[0].shape or not np.allclose(a[1], b[1]):
-        return Paired(seed, None, "test utterances differ from the baseline's")
+        return Paired(rep, None, "test utterances differ from the baseline's")
     try:
-        return Paired(seed, paired_bootstrap(a[0], b[0], a[1], n_resamples=n_resamples, seed=seed))
+        return Paired(
+            rep, paired_bootstrap(a[0], b[0], a[1], n_resamples=n_resamples, seed=rep.seed)
+        )
     except ValueError as exc:  # constant predictions leave CCC undefined in every resample
-        return Paired(seed, None, str(exc))
+        return Paired(rep, None, str(exc))
 
 
 def analyse(results: Sequence[dict], far_below: float = 0.2, n_resamples: int = 2000) -> Analysis:
@@ -108,15 +140,15 @@ def analyse(results: Sequence[dict], far_below: float = 0.2, n_resamples: int = 
     metrics = table_metrics(dims)
     runs = runs_frame(results)
     ok_runs = [r for r in results if r.get("status") == "ok"]
-    by_key = {(str(r["strategy"]), int(r["seed"])): r for r in results}
+    by_key = {(str(r["strategy"]), replicate_of(r)): r for r in results}
 
-    flags: dict[tuple[str, int], list[str]] = {}
+    flags: dict[tuple[str, Replicate], list[str]] = {}
     for r in ok_runs:
-        s, seed = str(r["strategy"]), int(r["seed"])
+        s, rep = str(r["strategy"]), replicate_of(r)
         others = [
             (o.get("metrics") or {}).get("ccc_mean")
             for o in ok_runs
-            if int(o["seed"]) == seed and str(o["strategy"]) != s
+            if replicate_of(o) == rep and str(o["strategy"]) != s
         ]
         pred = _predictions(r)
         reasons = degenerate_reasons(
@@ -126,45 +158,43 @@ def analyse(results: Sequence[dict], far_below: float = 0.2, n_resamples: int = 
             [o for o in others if o is not None],
             far_below=far_below,
         )
-        flags[(s, seed)] = list(dict.fromkeys(_stored_flags(r) + reasons))
+        flags[(s, rep)] = list(dict.fromkeys(_stored_flags(r) + reasons))
     runs["degenerate"] = [
-        "; ".join(flags.get((s, int(seed)), []))
-        for s, seed in zip(runs.strategy, runs.seed, strict=True)
+        "; ".join(flags.get((s, rep), []))
+        for s, rep in zip(runs.strategy, runs.replicate, strict=True)
     ]
 
     stats = []
     for name in strategy_order(results):
         mine = runs[runs.strategy == name]
-        ok = mine[mine.status == "ok"].sort_values("seed")
+        ok = mine[mine.status == "ok"].sort_values(["seed", "fold"], na_position="first")
         keys = [m.key for m in metrics] + list(_EXTRA_FIGURES)
         figures = {k: summarize(ok[k]) for k in keys if k in ok}
         failures = tuple(
-            Failure(int(r.seed), str(r.status), str(r.error or "no error recorded"))
+            Failure(r.replicate, str(r.status), str(r.error or "no error recorded"))
             for r in mine[mine.status != "ok"].itertuples()
         )
         paired = ()
         if name != BASELINE:
             paired = tuple(
                 _pair(
-                    by_key[(name, int(seed))],
-                    by_key.get((BASELINE, int(seed)))
-                    if by_key.get((BASELINE, int(seed)), {}).get("status") == "ok"
+                    by_key[(name, rep)],
+                    by_key.get((BASELINE, rep))
+                    if by_key.get((BASELINE, rep), {}).get("status") == "ok"
                     else None,
-                    int(seed),
+                    rep,
                     n_resamples,
                 )
-                for seed in ok.seed
+                for rep in ok.replicate
             )
         degenerate = tuple(
-            (int(seed), reason) for seed in ok.seed for reason in flags.get((name, int(seed)), [])
+            (rep, reason) for rep in ok.replicate for reason in flags.get((name, rep), [])
         )
         stats.append(
-            StrategyStats(
-                name, tuple(int(s) for s in ok.seed), figures, failures, paired, degenerate
-            )
+            StrategyStats(name, tuple(ok.replicate), figures, failures, paired, degenerate)
         )
-    seeds = tuple(sorted({int(r["seed"]) for r in results}))
-    return Analysis(dims, metrics, runs, tuple(stats), seeds)
+    replicates = tuple(sorted({replicate_of(r) for r in results}))
+    return Analysis(dims, metrics, runs, tuple(stats), replicates)
 
 
 def val_target(analysis: Analysis, tolerance: float) -> float | None:

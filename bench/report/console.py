@@ -23,7 +23,7 @@ def console_table(report: Report, plain: bool = False, compact: bool = False) ->
     ]
     left_out = [t.columns[i].header for i in range(len(t.columns)) if i not in keep]
     caption = (
-        f"mean±sd over {len(report.analysis.seeds)} seeds" if t.several_seeds else "one seed"
+        f"mean±sd over {report.analysis.spread}" if t.several_seeds else "one seed"
     ) + "; bold: best in column"
     if left_out:
         caption += f"; not shown here (see the report): {', '.join(left_out)}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -63,6 +64,36 @@ def strategy_order(results: Sequence[dict]) -> list[str]:
     return sorted(names, key=lambda s: (s != BASELINE, first[s], names.index(s)))
 
 
+@dataclass(frozen=True)
+class Replicate:
+    """What a strategy's runs are repeated over and paired by: the seed and, for a
+    cross-validated corpus (IEMOCAP --folds), the fold. Figures are averaged over replicates;
+    speed-ups and paired tests compare two strategies at the same replicate."""
+
+    seed: int
+    fold: int | None = None
+
+    def __str__(self) -> str:
+        return f"seed {self.seed}" + ("" if self.fold is None else f" fold {self.fold}")
+
+    def __lt__(self, other: Replicate) -> bool:
+        return (self.seed, self.fold or 0) < (other.seed, other.fold or 0)
+
+
+def replicate_of(result: dict) -> Replicate:
+    fold = (result.get("config") or {}).get("fold")
+    return Replicate(int(result["seed"]), None if fold is None else int(fold))
+
+
+def device_model(result: dict) -> str | None:
+    """The kind of device a run measured on (the GPU model; a CPU's name): speed-ups compare
+    runs of the same kind only. None when the result does not say."""
+    dev = result.get("device") or {}
+    if not dev.get("type"):
+        return None
+    return str(dev.get("name")) if dev["type"] == "cuda" else f"{dev['type']}: {dev.get('name')}"
+
+
 def _num(v: object) -> float:
     """A stored figure as float; None (not measured) becomes NaN, never 0."""
     if v is None or isinstance(v, bool):
@@ -74,8 +105,9 @@ def _num(v: object) -> float:
 
 
 def runs_frame(results: Sequence[dict]) -> pd.DataFrame:
-    """One row per (strategy, seed) run with every figure the report uses (NaN where absent),
-    plus the per-seed speed-up over the baseline."""
+    """One row per run with every figure the report uses (NaN where absent), plus its speed-up
+    over the baseline's run at the same replicate on the same device model (NaN when there is
+    none: throughput on two GPU models says nothing about the strategies)."""
     dims = dimensions_of(results)
     rows = []
     for r in results:
@@ -86,6 +118,9 @@ def runs_frame(results: Sequence[dict]) -> pd.DataFrame:
         row: dict[str, object] = {
             "strategy": str(r["strategy"]),
             "seed": int(r["seed"]),
+            "fold": (r.get("config") or {}).get("fold"),
+            "replicate": replicate_of(r),
+            "device_model": device_model(r),
             "status": str(r.get("status")),
             "error": r.get("error"),
             "run_id": r.get("run_id"),
@@ -111,16 +146,18 @@ def runs_frame(results: Sequence[dict]) -> pd.DataFrame:
         return df
     df["trainable_share"] = df.params_trainable / df.params_total
     ok = df.status == "ok"
+    base_rows = df[ok & (df.strategy == BASELINE)]
     base = dict(
         zip(
-            df.seed[ok & (df.strategy == BASELINE)],
-            df.train_samples_per_s[ok & (df.strategy == BASELINE)],
+            zip(base_rows.replicate, base_rows.device_model, strict=True),
+            base_rows.train_samples_per_s,
             strict=True,
         )
     )
+    keys = list(zip(df.replicate, df.device_model, strict=True))
     df["speedup"] = [
-        per_seed_ratio({s: v}, base).get(s, np.nan) if st == "ok" else np.nan
-        for s, v, st in zip(df.seed, df.train_samples_per_s, df.status, strict=True)
+        per_seed_ratio({k: v}, base).get(k, np.nan) if st == "ok" else np.nan
+        for k, v, st in zip(keys, df.train_samples_per_s, df.status, strict=True)
     ]
     return df
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import pandas as pd
+
 from bench.report.analysis import Analysis
+from bench.report.frame import device_model
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,27 @@ def _software(env: dict) -> str:
     return ", ".join(parts)
 
 
+def _mixed_models(results: Sequence[dict], analysis: Analysis) -> str | None:
+    """The fairness warning when the runs ran on more than one device model (a sweep spread
+    over a mixed cluster), or None. Speed-ups then pair runs on the same model only."""
+    models = Counter(m for m in map(device_model, results) if m)
+    if len(models) < 2:
+        return None
+    listing = "; ".join(f"{m} ({n} run{'s' if n != 1 else ''})" for m, n in models.most_common())
+    runs = analysis.runs
+    unpaired = int(
+        ((runs.status == "ok") & (runs.strategy != analysis.baseline) & pd.isna(runs.speedup)).sum()
+    )
+    tail = (
+        f"; {unpaired} runs have no {analysis.baseline} run to pair with there" if unpaired else ""
+    )
+    return (
+        f"Runs ran on {len(models)} device models ({listing}): throughput, memory and energy "
+        "do not compare across models. Speed-ups are computed only between runs on the same "
+        f"model at the same seed{tail} (results.csv lists each run's device)."
+    )
+
+
 def build_header(results: Sequence[dict], analysis: Analysis) -> Header:
     ok = [r for r in results if r.get("status") == "ok"]
     r0 = ok[0] if ok else results[0]
@@ -79,6 +104,17 @@ def build_header(results: Sequence[dict], analysis: Analysis) -> Header:
         ("Device", "; ".join(devices) or "unknown"),
         ("Software", "; ".join(software) or "unknown"),
         ("Seeds", f"{', '.join(map(str, analysis.seeds))} ({len(analysis.seeds)} seeds)"),
+        *(
+            [
+                (
+                    "Folds",
+                    f"{', '.join(map(str, analysis.folds))} ({len(analysis.folds)} folds, "
+                    "leave-one-session-out; figures are averaged over seeds and folds)",
+                )
+            ]
+            if analysis.folds
+            else []
+        ),
         (
             "Runs",
             f"{len(results)} runs of {len(analysis.strategies)} strategies, {n_failed} failed",
@@ -98,7 +134,10 @@ def build_header(results: Sequence[dict], analysis: Analysis) -> Header:
             "Ran on a CPU, not a GPU: GPU memory and energy are not measured, and speed-ups are "
             "CPU speed-ups."
         )
-    if len(devices) > 1:
+    fairness = _mixed_models(results, analysis)
+    if fairness:
+        warnings.append(fairness)
+    elif len(devices) > 1:
         warnings.append(f"Runs come from {len(devices)} different devices: timings do not compare.")
     if len(hashes) > 1:
         warnings.append(
@@ -113,21 +152,21 @@ def build_header(results: Sequence[dict], analysis: Analysis) -> Header:
         )
     for s in analysis.strategies:
         for f in s.failures:
-            warnings.append(f"Run {s.name} seed {f.seed} {f.status}: {f.error}")
-        for seed, reason in s.degenerate:
-            warnings.append(f"Degenerate run {s.name} seed {seed}: {reason}.")
+            warnings.append(f"Run {s.name} {f.replicate} {f.status}: {f.error}")
+        for rep, reason in s.degenerate:
+            warnings.append(f"Degenerate run {s.name} {rep}: {reason}.")
     if analysis.get(analysis.baseline) is None or not analysis.get(analysis.baseline).ok:  # type: ignore[union-attr]
         warnings.append(
             f"No successful {analysis.baseline} run: speed-ups and paired comparisons need it."
         )
-    if len(analysis.seeds) == 1:
+    if not analysis.several:
         warnings.append(
             "One seed only: no spread, no confidence intervals; use --seeds 3 for the study's setup."
         )
-    counts = {len(s.seeds) for s in analysis.ok_strategies}
+    counts = {len(s.replicates) for s in analysis.ok_strategies}
     if len(counts) > 1:
         warnings.append(
-            "Strategies have different numbers of successful seeds: their means are not paired."
+            "Strategies have different numbers of successful runs: their means are not paired."
         )
     notes = _distinct([n for r in results for n in r.get("notes") or []])
     return Header(tuple(facts), tuple(warnings), tuple(notes), str(r0.get("profile")))

@@ -58,7 +58,7 @@ def render_markdown(report: Report, plots: Sequence[Plot], images: bool = True) 
     lines += ["## Recommendation", ""]
     lines += [f"- {md_escape(s)}" for s in report.advice] + [""]
 
-    n = len(report.analysis.seeds)
+    spread = report.analysis.spread
     lines += ["## Strategies compared", ""]
     head = [md_escape(c.header) + (" ¹" if c.na_reason else "") for c in t.columns]
     body = []
@@ -70,8 +70,8 @@ def render_markdown(report: Report, plots: Sequence[Plot], images: bool = True) 
             body.append([_name(row), f"**FAILED**: {err}"] + [""] * (len(head) - 2))
     lines += _table(head, body)
     lines.append("")
-    spread = f"mean ± sd over {n} seeds; " if t.several_seeds else "one seed; "
-    lines.append(f"_{spread}**bold**: best in column; ⚠: regression against the earlier run._")
+    over = f"mean ± sd over {spread}; " if t.several_seeds else "one seed; "
+    lines.append(f"_{over}**bold**: best in column; ⚠: regression against the earlier run._")
     for reason, headers in t.not_measured():
         lines += ["", f"¹ n/a in {md_escape(', '.join(headers))}: {md_escape(reason)}."]
     partial = [(r.strategy, e) for r in t.rows if r.ok for e in r.errors]
@@ -81,7 +81,7 @@ def render_markdown(report: Report, plots: Sequence[Plot], images: bool = True) 
     lines.append("")
 
     if t.several_seeds:
-        lines += [f"### 95% confidence intervals (Student t, {n} seeds)", ""]
+        lines += [f"### 95% confidence intervals (Student t, {spread})", ""]
         figures = {m.key for m in report.analysis.metrics}
         cols = [(i, c) for i, c in enumerate(t.columns[1:]) if c.key in figures and not c.na_reason]
         rows = [
@@ -103,13 +103,13 @@ def render_markdown(report: Report, plots: Sequence[Plot], images: bool = True) 
     for s in report.analysis.strategies:
         for p in s.paired:
             if p.result is None:
-                rows.append([md_escape(s.name), str(p.seed), "n/a", "", "", md_escape(p.note)])
+                rows.append([md_escape(s.name), str(p.replicate), "n/a", "", "", md_escape(p.note)])
                 continue
             b = p.result
             rows.append(
                 [
                     md_escape(s.name),
-                    str(p.seed),
+                    str(p.replicate),
                     f"{b.delta:+.3f}",
                     f"[{b.ci_low:+.3f}, {b.ci_high:+.3f}]",
                     f"{b.p_value:.3f}",
@@ -117,7 +117,7 @@ def render_markdown(report: Report, plots: Sequence[Plot], images: bool = True) 
                 ]
             )
     if rows:
-        lines += _table(["Strategy", "seed", "ΔCCC mean", "95% interval", "p", "significant"], rows)
+        lines += _table(["Strategy", "run", "ΔCCC mean", "95% interval", "p", "significant"], rows)
         lines += [
             "",
             "_Resampling test utterances with replacement (2000 resamples, the same resample for "

@@ -89,6 +89,11 @@ def inline_svg(svg: str, prefix: str) -> str:
     return svg
 
 
+def _over(analysis: Analysis) -> str:
+    """What a point or bar averages: "seeds", or "seeds and folds" for a cross-validated corpus."""
+    return "seeds and folds" if analysis.folds else "seeds"
+
+
 def _save(fig, out_dir: Path, name: str, title: str, caption: str) -> Plot:
     import matplotlib
 
@@ -180,7 +185,7 @@ def pareto_plot(
         ax.set_ylabel(_better(y))
         ax.set_title(title)
     on_front = ", ".join(pts[i].name for i in front) or "none"
-    caption = f"Points: mean over seeds, bars: ±1 sd. On the Pareto front: {on_front}."
+    caption = f"Points: mean over {_over(analysis)}, bars: ±1 sd. On the Pareto front: {on_front}."
     return _save(fig, out_dir, name, title, caption)
 
 
@@ -243,7 +248,7 @@ def bar_plot(
         ax.set_ylabel("strategy")
         ax.grid(axis="y", alpha=0)
         ax.set_title(title)
-    return _save(fig, out_dir, name, title, "Bars: mean over seeds, whiskers: ±1 sd.")
+    return _save(fig, out_dir, name, title, f"Bars: mean over {_over(analysis)}, whiskers: ±1 sd.")
 
 
 def val_curve_plot(
@@ -293,14 +298,15 @@ def val_curve_plot(
         ax.set_ylabel("validation CCC, mean of dimensions (unitless)")
         ax.set_title(title)
     reached = ", ".join(
-        f"{k} {v.median_s:.1f} s ({v.reached}/{v.seeds} seeds)"
+        f"{k} {v.median_s:.1f} s ({v.reached}/{v.seeds} {'runs' if analysis.folds else 'seeds'})"
         if v.median_s is not None
         else f"{k} not reached"
         for k, v in time_to_target.items()
     )
-    caption = "One line per seed, one point per epoch."
+    unit = "run" if analysis.folds else "seed"
+    caption = f"One line per {unit}, one point per epoch."
     if target is not None:
-        caption += f" Time to target (median over the seeds that reached it): {reached or 'n/a'}."
+        caption += f" Time to target (median over the {unit}s that reached it): {reached or 'n/a'}."
     return _save(fig, out_dir, "val_ccc_vs_time", title, caption)
 
 

@@ -44,7 +44,7 @@ class Row:
 class Table:
     columns: tuple[Column, ...]
     rows: tuple[Row, ...]
-    several_seeds: bool
+    several_seeds: bool  # more than one replicate (seed, or seed and fold): spreads exist
 
     def not_measured(self) -> list[tuple[str, list[str]]]:
         """(reason, column headers) for the columns no run has a value for, one entry per reason."""
@@ -98,14 +98,14 @@ def paired_cell(s: StrategyStats, baseline: str) -> Cell:
     delta = sum(d.delta for d in done) / len(done)
     sig = s.n_significant
     verdict = "n.s." if not sig else "sig." if len(done) == 1 else f"sig. {sig}/{len(done)}"
-    p_text = ", ".join(f"seed {p.seed}: p={p.result.p_value:.3f}" for p in s.paired if p.result)
+    p_text = ", ".join(f"{p.replicate}: p={p.result.p_value:.3f}" for p in s.paired if p.result)
     return Cell(f"{delta:+.3f} ({verdict})", sort=delta, title=p_text)
 
 
 def build_table(
     analysis: Analysis, notes: Sequence[str], comparison: Comparison | None = None
 ) -> Table:
-    several = len(analysis.seeds) > 1
+    several = analysis.several
     metrics = analysis.metrics
     columns = [Column("strategy", "Strategy", "strategy spelled as on the command line")]
     for m in metrics:
@@ -150,7 +150,7 @@ def build_table(
     )
     rows = []
     for s in analysis.strategies:
-        errors = tuple(f"seed {f.seed} ({f.status}): {f.error}" for f in s.failures)
+        errors = tuple(f"{f.replicate} ({f.status}): {f.error}" for f in s.failures)
         badges = tuple(
             b
             for b, on in (("baseline", s.name == analysis.baseline), ("degenerate", s.degenerate))
