@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import platform
+import socket
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -46,6 +48,10 @@ def describe_device(device: torch.device) -> dict:
             "memory_mib": props.total_memory // 2**20,
             "cuda": torch.version.cuda,
             "capability": f"{props.major}.{props.minor}",
+            # Which physical GPU: a launcher pins each run to one device through
+            # CUDA_VISIBLE_DEVICES, so cuda:0 here can be any GPU of the machine.
+            "uuid": str(getattr(props, "uuid", "")) or None,
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         }
     return {
         "type": device.type,
@@ -69,6 +75,7 @@ def environment() -> dict:
     from bench.meter.host import cpu_model
 
     return {
+        "host": socket.gethostname(),  # which node of a cluster ran it
         "cpu": cpu_model(),
         "cuda": torch.version.cuda,
         "gpu_driver": gpu_driver() if torch.cuda.is_available() else None,

@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bench.config import RunConfig
-from bench.launch.follow import Followed, follow, own_result
+from bench.launch.monitor import Followed, follow, own_result
 from bench.launch.options import LaunchOptions, add_launch_arguments, launch_options
 from bench.launch.task import RunTask
 from bench.results import write_result
@@ -85,7 +85,7 @@ def _run_on_gpus(
         f"{', '.join(devices)}), one at a time each; logs under {jobs_folder(out_dir)}"
     )
     try:
-        return follow(items, console, "gpus", poll=pool.step)
+        return follow(items, console, "gpus", poll=pool.step, interval_s=1.0)
     except KeyboardInterrupt:
         # Ctrl-C reached the runs too (same process group); stop what is left, queued or not,
         # and make sure every run of this sweep says how it ended.

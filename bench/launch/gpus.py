@@ -68,9 +68,19 @@ class PoolJob:
         return None if self.job is None else str(self.job.job_id)
 
     def state(self) -> str:
+        """PENDING, RUNNING, or how the job ended: COMPLETED, FAILED (exit code N),
+        KILLED (signal N), CANCELLED (never started)."""
         if self.job is None:
             return "CANCELLED" if self.cancelled else "PENDING"
-        return str(self.job.state)
+        if self.job.state == RUNNING:
+            return RUNNING
+        process = getattr(self.job, "_process", None)  # submitit's Popen of the job's shell
+        code = None if process is None else process.returncode
+        if code is None or code == 0:
+            return "COMPLETED"
+        # A shell reports a child killed by signal N as exit code 128 + N.
+        signum = -code if code < 0 else code - 128 if code > 128 else None
+        return f"KILLED (signal {signum})" if signum else f"FAILED (exit code {code})"
 
     @property
     def log(self) -> Path | None:

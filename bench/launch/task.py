@@ -198,8 +198,9 @@ def lost_task_result(cfg: RunConfig, launch: dict, state: str) -> dict:
     result.update(
         status=status,
         error=(
-            f"{launch['launcher']} job {launch['job_id']} ended ({state}) without writing a "
-            f"result: killed outright (out of memory, time limit, node failure?); log: {log}"
+            f"{launch['launcher']} job {launch['job_id']} ended without writing a result "
+            f"({state}): killed outright, e.g. by the out-of-memory killer, a hard time limit "
+            f"or a lost node; log: {log}"
         ),
     )
     result["launch"] = launch

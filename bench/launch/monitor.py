@@ -2,8 +2,7 @@
 
 A run is finished when its result file carries this submission's job id (the task writes it,
 whatever happened to the run). A task the scheduler reports ended without writing one gets a
-result here (`lost_task_result`), after a grace period: on a shared file system the file can
-become visible a moment after the task's end does.
+result here (`lost_task_result`), after a grace period (GRACE_S).
 """
 
 from __future__ import annotations
@@ -23,6 +22,10 @@ from bench.launch.slurm import ACTIVE_STATES
 from bench.launch.task import lost_task_result
 from bench.results import read_result, write_result
 from bench.sweep import outcome_line, run_label
+
+# Seconds a task may be over, per its scheduler, before a missing result is taken as lost:
+# on a shared file system the task's result can become visible a moment after its end.
+GRACE_S = 10.0
 
 
 class TaskHandle(Protocol):
@@ -60,11 +63,12 @@ def follow(
     launcher: str,
     poll: Callable[[], None] = lambda: None,
     interval_s: float = 2.0,
-    grace_s: float = 10.0,
+    grace_s: float | None = None,
     summary_every_s: float = 60.0,
 ) -> dict[int, dict]:
     """Results of `items` by index, once every task has ended. `poll` runs before each look
     (it refreshes states, or starts queued runs on free devices)."""
+    grace_s = GRACE_S if grace_s is None else grace_s
     results: dict[int, dict] = {}
     ended_at: dict[int, float] = {}
     live = console.is_terminal and not console.quiet
