@@ -119,3 +119,32 @@ def test_end_to_end_sweep_writes_results_and_report(tmp_path, synth_dir, monkeyp
 def test_out_of_range_overrides_exit_2(capsys, args, message):
     assert main(["--profile", "smoke", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_folds_are_a_sweep_dimension_with_their_own_result_files():
+    from bench.run import build_parser, parse_folds, plan
+    from bench.sweep import config_result_path
+
+    assert parse_folds("1-5") == [1, 2, 3, 4, 5] and parse_folds("1,3") == [1, 3]
+    argv = "--dataset iemocap --folds 1-3 --seeds 2 --strategies full,lora --profile smoke"
+    args = build_parser().parse_args([*argv.split(), "--data-root", "/nowhere"])
+    configs, out = plan(args)
+    assert len(configs) == 2 * 3 * 2
+    assert {(c.seed, c.fold) for c in configs} == {(s, f) for s in (0, 1) for f in (1, 2, 3)}
+    paths = {config_result_path(out, c).name for c in configs}
+    assert len(paths) == len(configs) and "lora__seed1__fold3.json" in paths
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--folds", "1-5"], "--folds applies to --dataset iemocap only"),
+        (["--dataset", "iemocap", "--folds", "1-5", "--fold", "2"], "exclude each other"),
+        (["--dataset", "iemocap", "--folds", "1,1"], "distinct folds"),
+        (["--dataset", "iemocap", "--folds", "one"], "--folds takes a range"),
+        (["--slurm-partition", "gpu"], "only apply with --launcher slurm"),
+    ],
+)
+def test_bad_folds_or_launch_flags_exit_2(capsys, args, message):
+    assert main(["--profile", "smoke", *args]) == 2
+    assert message in capsys.readouterr().err
