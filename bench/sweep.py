@@ -131,21 +131,26 @@ def run_one_isolated(cfg: RunConfig, path: Path, on_event: Callable[[dict], None
     return result
 
 
-def run_sweep(
-    configs: list[RunConfig], out_dir: Path, console: Console, force: bool = False
-) -> list[dict]:
-    """Run every config not already done (same run_id, status ok) unless `force`; return all results."""
-    results: list[dict] = []
-    live = console.is_terminal and not console.quiet
-    with Progress(
+def sweep_progress(console: Console) -> Progress:
+    """The sweep's progress bars: live on a terminal, off in logs (which get lines instead)."""
+    return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
-        disable=not live,
-    ) as bar:
+        disable=not (console.is_terminal and not console.quiet),
+    )
+
+
+def run_sweep(
+    configs: list[RunConfig], out_dir: Path, console: Console, force: bool = False
+) -> list[dict]:
+    """Run every config not already done (same run_id, status ok) unless `force`; return all results."""
+    results: list[dict] = []
+    live = console.is_terminal and not console.quiet
+    with sweep_progress(console) as bar:
         overall = bar.add_task("sweep", total=len(configs))
         done, _ = split_finished(configs, out_dir, force, console)
         bar.advance(overall, len(done))

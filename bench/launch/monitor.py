@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Protocol
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench.config import RunConfig
 from bench.launch.slurm import ACTIVE_STATES
 from bench.launch.task import lost_task_result
 from bench.results import read_result, write_result
-from bench.sweep import outcome_line, run_label
+from bench.sweep import outcome_line, run_label, sweep_progress
 
 # Seconds a task may be over, per its scheduler, before a missing result is taken as lost:
 # on a shared file system the task's result can become visible a moment after its end.
@@ -73,14 +72,7 @@ def follow(
     ended_at: dict[int, float] = {}
     live = console.is_terminal and not console.quiet
     last_summary = time.monotonic()
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not live,
-    ) as bar:
+    with sweep_progress(console) as bar:
         overall = bar.add_task(launcher, total=len(items))
         while True:
             poll()

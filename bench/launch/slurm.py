@@ -63,8 +63,9 @@ def submit_array(tasks: list[RunTask], folder: Path, opts: SlurmOptions) -> list
         detail = getattr(exc, "stderr", None) or getattr(exc, "output", None) or exc
         if isinstance(detail, bytes):
             detail = detail.decode(errors="replace")
+        lines = "; ".join(line.strip() for line in str(detail).splitlines() if line.strip())
         raise BenchError(
-            f"sbatch refused the array job: {str(detail).strip()}; check --slurm-partition, "
+            f"sbatch refused the array job: {lines}; check --slurm-partition, "
             "--slurm-account, --slurm-gpus-per-task and --slurm-extra"
         ) from None
     return jobs
