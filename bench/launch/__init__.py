@@ -87,14 +87,15 @@ def _run_on_gpus(
     try:
         return follow(items, console, "gpus", poll=pool.step, interval_s=1.0)
     except KeyboardInterrupt:
-        # Ctrl-C reached the runs too (same process group); stop what is left, queued or not,
-        # and make sure every run of this sweep says how it ended.
+        # Ctrl-C reached the runs too (same process group); stop what is left, and make sure
+        # every run that started says how it ended (queued ones never started: no result, as
+        # with the local launcher).
         pool.cancel()
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and any(j.state() == "RUNNING" for j in pool.jobs):
             time.sleep(0.2)
         for item in items:
-            if own_result(item) is None:
+            if item.handle.job_id is not None and own_result(item) is None:
                 write_result(item.path, interrupted_result(item.cfg))
         raise
 

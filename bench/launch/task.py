@@ -17,7 +17,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,12 +146,14 @@ class RunTask:
                 result = interrupted_result(cfg)
                 result.update(status=stop.status, error=f"{stop.message}; log: {launch['log']}")
         result["launch"] = launch
+        if result["status"] != "ok" and launch["log"] not in (result.get("error") or ""):
+            result["error"] = f"{result.get('error')}; log: {launch['log']}"
         write_result(path, result)
         print(f"serbench: {label} {result['status']}", flush=True)
         return str(result["status"])
 
 
-def _print_validation(label: str):
+def _print_validation(label: str) -> Callable[[dict], None]:
     def on_event(e: dict) -> None:
         if e.get("phase") == "val":  # the job's log shows how far the run got
             print(
@@ -163,7 +165,7 @@ def _print_validation(label: str):
 
 
 @contextlib.contextmanager
-def _stop_signals(classify) -> Iterator[set[str]]:
+def _stop_signals(classify: Callable[[int], tuple[str, str]]) -> Iterator[set[str]]:
     """Install USR2/SIGTERM handlers that raise RunStopped once, while the yielded set is
     non-empty; later signals are only printed. Restores the previous handlers on exit."""
     armed = {"armed"}
