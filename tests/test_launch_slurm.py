@@ -4,8 +4,11 @@ naming its log; resubmitting skips finished runs."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -16,6 +19,7 @@ from rich.console import Console
 
 from bench.launch import LaunchOptions, launch_sweep
 from bench.launch.options import SlurmOptions
+from bench.meter.nvml import process_tree
 from bench.results import read_result
 from bench.sweep import config_result_path
 
@@ -41,23 +45,52 @@ pytestmark = pytest.mark.skipif(_cluster_answers() is not None, reason=str(_clus
 CI_SLURM = SlurmOptions(gpus_per_task=0, cpus_per_task=1, time_min=30)
 
 
-def scancel_when_training(jobs: Path, label: str, signal_name: str) -> threading.Thread:
-    """In a thread: once the array task running `label` logs a finished epoch, have Slurm send
-    it `signal_name` (TERM: what a preemption or scancel sends; KILL: killed outright)."""
+def task_processes(job_id: str) -> set[int]:
+    """The python process running array task `job_id` (<array>_<index>) and all it started,
+    not srun (whose command line names the same module)."""
+    array, index = job_id.split("_")
+    want = {f"SLURM_ARRAY_JOB_ID={array}".encode(), f"SLURM_ARRAY_TASK_ID={index}".encode()}
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if b"submitit.core._submit" not in argv or Path(argv[0].decode()).name == "srun":
+                continue
+            if want <= set((proc / "environ").read_bytes().split(b"\0")):
+                return process_tree(int(proc.name))
+        except (OSError, ValueError):
+            continue  # ended while we looked, or not ours to read
+    return set()
+
+
+def act_when_training(jobs: Path, label: str, act) -> threading.Thread:
+    """In a thread: once the array task running `label` logs a finished epoch, call `act` with
+    its job id (<array>_<index>, the name of its log folder)."""
 
     def watch() -> None:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             for log in jobs.glob("*/*_log.out"):
                 if f"{label} epoch" in log.read_text(errors="replace"):
-                    job_id = log.parent.name  # <array id>_<task index>
-                    subprocess.run(["scancel", f"--signal={signal_name}", job_id], check=True)
+                    act(log.parent.name)
                     return
             time.sleep(0.5)
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
     return thread
+
+
+def preempt(job_id: str) -> None:
+    """What Slurm does to a preempted (or scancel'ed) task first: SIGTERM to its processes."""
+    subprocess.run(["scancel", "--signal=TERM", job_id], check=True)
+
+
+def kill_outright(job_id: str) -> None:
+    """What the out-of-memory killer does: SIGKILL, no warning (scancel --signal=KILL is not
+    that: srun may send SIGTERM to the task first)."""
+    for pid in task_processes(job_id):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_slurm_sweep_records_preempted_and_killed_tasks_and_resubmission_skips_finished(
@@ -70,8 +103,8 @@ def test_slurm_sweep_records_preempted_and_killed_tasks_and_resubmission_skips_f
     out = tmp_path / "run"
     options = LaunchOptions("slurm", slurm=CI_SLURM)
     watchers = [
-        scancel_when_training(out / "jobs", "partial1 seed 0", "TERM"),
-        scancel_when_training(out / "jobs", "head seed 0", "KILL"),
+        act_when_training(out / "jobs", "partial1 seed 0", preempt),
+        act_when_training(out / "jobs", "head seed 0", kill_outright),
     ]
     ok, preempted, killed = launch_sweep([fast, term, kill], out, Console(quiet=True), options)
     for w in watchers:
