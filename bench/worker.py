@@ -10,6 +10,7 @@ from dataclasses import asdict
 import torch
 
 from bench.batching import AudioDataset
+from bench.ceiling import fixed_batch, measure_ceiling
 from bench.config import RunConfig
 from bench.datasets import SPLITS, Corpus, load_dataset
 from bench.environment import describe_device, environment, pick_device
@@ -87,9 +88,9 @@ def run_one(
         s: AudioDataset(corpus.split(s), cfg.train.max_seconds, cfg.seed, train=s == "train")
         for s in SPLITS
     }
-    model, loaded = build_model(cfg.model, cfg.weights, cfg.seed, spec.strategy)
-    if len(corpus.dimensions) != model.head[-1].out_features:
-        model.head[-1] = torch.nn.Linear(model.head[-1].in_features, len(corpus.dimensions))
+    model, loaded = build_model(
+        cfg.model, cfg.weights, cfg.seed, spec.strategy, n_outputs=len(corpus.dimensions)
+    )
     total, trainable = count_parameters(model)
     precision = resolve_precision(spec.modifiers.precision, device)
     lr = cfg.train.lr or spec.strategy.default_lr * cfg.train.lr_scale
@@ -143,6 +144,8 @@ def run_one(
     )
     notes += list(mem.notes) + out.notes + ([thr.note] if thr.note else [])
     result["data"]["padding_fraction"] = out.padding_fraction
+    result["data"]["distinct_input_lengths"] = out.distinct_input_lengths
+    result["data"]["loader"] = asdict(out.loader)
     best = next((h for h in out.history if h.epoch == out.best_epoch), None)
     result["metrics"] = {
         "ccc": out.test_ccc,
@@ -168,6 +171,23 @@ def run_one(
     )
     # How the prefix cache was obtained (key, memory/disk, reused or built, GB/s), or None.
     result["efficiency"]["cache"] = asdict(out.cache) if out.cache else None
+    if thr.padded_audio_s_per_sample is not None:
+        ceiling = measure_ceiling(
+            out.stepper,
+            fixed_batch(
+                out.stepper,
+                cfg.train.batch_size,
+                round(thr.padded_audio_s_per_sample * 16_000),
+                len(corpus.dimensions),
+                spec.modifiers.cache_dtype if spec.modifiers.cache else None,
+                cfg.seed,
+            ),
+        )
+        result["efficiency"]["ceiling"] = ceiling.to_dict()
+        result["efficiency"]["harness_efficiency"] = thr.train_samples_per_s / ceiling.samples_per_s
+    else:
+        result["efficiency"]["ceiling"] = None
+        result["efficiency"]["harness_efficiency"] = None
     padded = thr.padded_audio_s_per_sample
     flops = (
         None
@@ -196,9 +216,25 @@ def run_one(
         "target": out.test_targets,
     }
     result["notes"] = notes
-    result["status"] = "ok"
+    diverged = diverged_reason(out.test_ccc, [h.train_loss for h in out.history])
+    if diverged:
+        result["status"] = "diverged"
+        result["error"] = f"diverged: {diverged}"
+    else:
+        result["status"] = "ok"
     result["finished_at"] = _now()
     return result
+
+
+def diverged_reason(test_ccc: dict[str, float], losses: list[float]) -> str | None:
+    """Why a finished run diverged (a non-finite training loss or test CCC), or None."""
+    import math
+
+    bad_loss = [i for i, x in enumerate(losses) if not math.isfinite(x)]
+    if bad_loss:
+        return f"non-finite training loss in epoch {bad_loss[0]}"
+    bad = [d for d, v in test_ccc.items() if not math.isfinite(v)]
+    return f"non-finite test CCC ({', '.join(bad)})" if bad else None
 
 
 def run_guarded(cfg: RunConfig, progress: Progress = lambda e: None) -> dict:

@@ -57,6 +57,10 @@ def _software(env: dict) -> str:
     return ", ".join(parts)
 
 
+# A run whose stalled steps take more than this share of its timed training is flagged.
+STALL_FLAG_SHARE = 0.05
+
+
 def build_header(results: Sequence[dict], analysis: Analysis) -> Header:
     ok = [r for r in results if r.get("status") == "ok"]
     r0 = ok[0] if ok else results[0]
@@ -111,6 +115,15 @@ def build_header(results: Sequence[dict], analysis: Analysis) -> Header:
             f"{skipped} manifest rows were skipped as bad input (reasons in the results' "
             "data.skipped_reasons)."
         )
+    for r in ok:
+        eff = r.get("efficiency") or {}
+        share = eff.get("stall_share")
+        if share is not None and share > STALL_FLAG_SHARE:
+            warnings.append(
+                f"Run {r['strategy']} seed {r['seed']}: {eff.get('stall_steps')} stalled steps "
+                f"(slower than 3x the median step) took {share:.0%} of its timed training: its "
+                "throughput measures the harness or the machine as much as the strategy."
+            )
     for s in analysis.strategies:
         for f in s.failures:
             warnings.append(f"Run {s.name} seed {f.seed} {f.status}: {f.error}")

@@ -53,17 +53,19 @@ def test_one_training_run_per_precision_on_the_gpu(tiny_config, spelling):
     from bench.worker import run_one
 
     cfg = dataclasses.replace(tiny_config, strategy=spelling, device="cuda").with_train(
-        max_epochs=1
+        max_epochs=3
     )
     result = run_one(cfg)
     eff = result["efficiency"]
     print(
-        f"\n{spelling}: {eff['train_samples_per_s']:.1f} samples/s, alloc peak {eff['peak_vram_alloc_mib']:.1f} MiB, "
+        f"\n{spelling}: {eff['train_samples_per_s']} samples/s, harness efficiency "
+        f"{eff['harness_efficiency']}, alloc peak {eff['peak_vram_alloc_mib']:.1f} MiB, "
         f"NVML {eff['peak_vram_nvml_mib']} MiB, energy {eff['energy_j']} J, notes {result['notes']}"
     )
     assert result["status"] == "ok"
     assert result["device"]["type"] == "cuda"
     assert eff["peak_vram_alloc_mib"] > 0 and eff["alloc_peak_eval_mib"] is not None
+    assert eff["train_samples_per_s"] > 0 and eff["harness_efficiency"] > 0
 
 
 def test_cuda_device_order_matches_nvml_by_uuid():
