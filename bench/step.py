@@ -35,11 +35,14 @@ class Precision:
 
 
 def resolve_precision(requested: str, device: torch.device) -> Precision:
-    """fp16 with loss scaling on CUDA; bf16 where fp16 autocast is not available (CPU)."""
+    """`amp` (auto) is bf16 wherever the device has it: fp32's range, so no loss scaling, whose
+    overflow check reads a flag on the host every step (a synchronisation). fp16 with loss
+    scaling on CUDA GPUs without bf16 (before Ampere), or when asked for (`+amp:fp16`)."""
     if requested == "fp32":
         return Precision("fp32", None, False)
     if requested == "auto":
-        requested = "fp16" if device.type == "cuda" else "bf16"
+        cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        requested = "fp16" if device.type == "cuda" and not cuda_bf16 else "bf16"
     if requested == "fp16":
         return Precision("fp16", torch.float16, device.type == "cuda")
     return Precision("bf16", torch.bfloat16, False)
@@ -93,6 +96,8 @@ def make_stepper(
     head = [p for p in model.parameters() if p.requires_grad and id(p) not in backbone_ids]
     body = [p for p in model.backbone.parameters() if p.requires_grad]
     groups = [{"params": head, "lr": head_lr}] + ([{"params": body, "lr": lr}] if body else [])
-    optimizer = torch.optim.AdamW(groups, weight_decay=weight_decay)
+    # Fused on CUDA: one kernel for the whole update, and with loss scaling its inf check stays
+    # on the device.
+    optimizer = torch.optim.AdamW(groups, weight_decay=weight_decay, fused=device.type == "cuda")
     scaler = torch.amp.GradScaler(device.type, enabled=precision.loss_scaling)
     return Stepper(model, optimizer, scaler, precision, strategy, device)
