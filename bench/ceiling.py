@@ -83,7 +83,7 @@ def measure_ceiling(
     warmup: int = 3,
     min_steps: int = 5,
     max_steps: int = 50,
-    min_seconds: float = 2.0,
+    min_seconds: float = 1.0,
 ) -> Ceiling:
     """Samples/s of `train_step` on `batch`, repeated: `warmup` untimed steps, then at least
     `min_steps` and until `min_seconds` have passed (at most `max_steps`)."""

@@ -28,6 +28,10 @@ class TrainConfig:
     lr_scale: float = 1.0
     # Decode every split into memory before training (auto: when it fits; see bench/loader.py).
     preload: str = "auto"
+    # Learning rates rise linearly over this share of the planned steps (post-LN transformers
+    # need it); gradients are clipped to max_grad_norm (None: not clipped).
+    lr_warmup: float = 0.1
+    max_grad_norm: float | None = 1.0
 
 
 @dataclass(frozen=True)

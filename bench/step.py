@@ -66,6 +66,8 @@ class Stepper:
     precision: Precision
     strategy: Strategy
     device: torch.device
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    max_grad_norm: float | None = None
 
 
 def train_step(s: Stepper, batch: Batch | CachedBatch, step: int) -> torch.Tensor:
@@ -75,8 +77,13 @@ def train_step(s: Stepper, batch: Batch | CachedBatch, step: int) -> torch.Tenso
     loss = ccc_loss(pred.float(), batch.targets)
     s.optimizer.zero_grad(set_to_none=True)
     s.scaler.scale(loss).backward()
+    if s.max_grad_norm is not None:
+        s.scaler.unscale_(s.optimizer)
+        params = [p for g in s.optimizer.param_groups for p in g["params"]]
+        torch.nn.utils.clip_grad_norm_(params, s.max_grad_norm)
     s.scaler.step(s.optimizer)
     s.scaler.update()
+    s.schedule.step()
     s.strategy.after_step(s.model, step)
     return loss
 
@@ -89,9 +96,16 @@ def make_stepper(
     lr: float,
     head_lr: float,
     weight_decay: float,
+    warmup_steps: int = 0,
+    max_grad_norm: float | None = 1.0,
 ) -> Stepper:
     """AdamW with two groups: the backbone's trainable parameters at `lr`, everything outside
-    the backbone (head, SUPERB layer weights) at `head_lr`."""
+    the backbone (head, SUPERB layer weights) at `head_lr`; the learning rates rise linearly
+    over `warmup_steps`, then stay; gradients are clipped to `max_grad_norm`.
+
+    Why both: wav2vec2-base is a post-LayerNorm transformer, and Adam's first updates at full
+    rate, without warm-up, collapsed full finetuning of a random-init base to constant
+    predictions (CCC 0.000) on an H100 while partial3 learned."""
     backbone_ids = {id(p) for p in model.backbone.parameters()}
     head = [p for p in model.parameters() if p.requires_grad and id(p) not in backbone_ids]
     body = [p for p in model.backbone.parameters() if p.requires_grad]
@@ -100,4 +114,6 @@ def make_stepper(
     # on the device.
     optimizer = torch.optim.AdamW(groups, weight_decay=weight_decay, fused=device.type == "cuda")
     scaler = torch.amp.GradScaler(device.type, enabled=precision.loss_scaling)
-    return Stepper(model, optimizer, scaler, precision, strategy, device)
+    ramp = max(1, warmup_steps)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: min(1.0, (i + 1) / ramp))
+    return Stepper(model, optimizer, scaler, precision, strategy, device, schedule, max_grad_norm)

@@ -162,10 +162,20 @@ def train(
         if cache_report.reused:
             notes.append(f"prefix cache reused from {cache_report.path} (built by an earlier run)")
 
-    stepper = make_stepper(model, strategy, precision, device, lr, cfg.head_lr, cfg.weight_decay)
-    timer = StepTimer(device, cfg.warmup_steps, cfg.warmup_seconds)
     lengths = data["train"].lengths()
     steps_per_epoch = len(bucket_batches(lengths, cfg.batch_size, seed, 0))
+    stepper = make_stepper(
+        model,
+        strategy,
+        precision,
+        device,
+        lr,
+        cfg.head_lr,
+        cfg.weight_decay,
+        warmup_steps=round(cfg.lr_warmup * cfg.max_epochs * steps_per_epoch),
+        max_grad_norm=cfg.max_grad_norm,
+    )
+    timer = StepTimer(device, cfg.warmup_steps, cfg.warmup_seconds)
     strategy.begin_training(model, cfg.max_epochs * steps_per_epoch)
 
     torch.manual_seed(seed)  # the loop's randomness (dropout) starts equal for every strategy

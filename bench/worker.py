@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 import traceback
 from dataclasses import asdict
 
@@ -67,6 +68,7 @@ def run_one(
     cfg: RunConfig, progress: Progress = lambda e: None, corpus: Corpus | None = None
 ) -> dict:
     """Train and measure one run. Exceptions propagate; `run_guarded` turns them into results."""
+    t_run = time.perf_counter()
     result = base_result(cfg)
     spec = parse_strategy(cfg.strategy)
     device = pick_device(cfg.device)
@@ -113,6 +115,7 @@ def run_one(
     result["strategy_spec"] = spec.to_dict() | {"precision_resolved": precision.name, "lr": lr}
     result["data"] = corpus.summary()
 
+    setup_s = time.perf_counter() - t_run  # corpus, model build, strategy; not the process start
     tracker = MemoryTracker(device, cfg.nvml_interval_s, require_idle=cfg.require_idle_gpu)
     with tracker.track():
         out = train(
@@ -169,6 +172,7 @@ def run_one(
         samples_trained=len(data["train"]) * len(out.history),
         cpu_time_s=cpu_time_s(),
     )
+    result["efficiency"]["setup_s"] = setup_s
     # How the prefix cache was obtained (key, memory/disk, reused or built, GB/s), or None.
     result["efficiency"]["cache"] = asdict(out.cache) if out.cache else None
     if thr.padded_audio_s_per_sample is not None:
