@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 
+from bench.adapters.label_range import LabelRange
 from bench.errors import BenchError
 from bench.synthetic import SyntheticSpec
 
@@ -119,6 +120,7 @@ class RunConfig:
     nvml_interval_s: float = 0.01  # NVML sampling period (--nvml-interval-ms)
     require_idle_gpu: bool = False  # abort instead of warning when other processes use the GPU
     peak_tflops: float | None = None  # override the peak used for MFU (--peak-tflops)
+    label_range: LabelRange | None = None  # csv: the labels' native scale (--label-range)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -128,6 +130,8 @@ class RunConfig:
         d = dict(d)
         d["train"] = TrainConfig(**d["train"])
         d["synthetic"] = SyntheticSpec(**d["synthetic"])
+        if d.get("label_range"):
+            d["label_range"] = LabelRange.from_dict(d["label_range"])
         return cls(**d)
 
     def config_hash(self) -> str:

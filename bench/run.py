@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from bench.adapters.label_range import parse_label_range
 from bench.config import PROFILES, RunConfig, get_profile
 from bench.datasets import ADAPTERS, load_dataset
 from bench.errors import BenchError
@@ -72,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--test-set", default=None, help="msp-podcast: the Split_Set used as test (default Test1)"
+    )
+    ap.add_argument(
+        "--label-range",
+        default=None,
+        help="csv: the labels' scale, mapped to [-1, 1]: LO,HI (1,7) or per dimension "
+        "'arousal=1,7;valence=1,7;dominance=1,5' (default: -1,1; negative LO: --label-range=-1,1)",
     )
     ap.add_argument(
         "--max-seconds",
@@ -194,6 +201,7 @@ def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
     seeds = parse_seeds(args.seeds, profile.seeds)
     if args.dataset not in ADAPTERS:
         raise BenchError(f"unknown dataset {args.dataset!r}; valid datasets: {', '.join(ADAPTERS)}")
+    label_range = parse_label_range(args.label_range) if args.label_range is not None else None
     out = Path(args.out or f"reports/{profile.name}")
     configs = [
         RunConfig(
@@ -213,6 +221,7 @@ def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
             nvml_interval_s=args.nvml_interval_ms / 1000,
             require_idle_gpu=args.require_idle_gpu,
             peak_tflops=args.peak_tflops,
+            label_range=label_range,
         )
         for seed in seeds
         for s in specs
@@ -245,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                 synthetic=c0.synthetic,
                 fold=c0.fold,
                 test_set=c0.test_set,
+                label_range=c0.label_range,
             )
         if corpus.problems:
             from bench.adapters.validate import describe_problems
