@@ -161,13 +161,20 @@ def test_wrong_data_root(tmp_path):
         load_dataset("csv", None, seed=0, strict=False, synthetic=SPEC)
 
 
-def test_labels_outside_every_known_scale_name_the_flag(corpus_dir):
+def test_labels_mostly_outside_minus_one_to_one_name_the_flag(corpus_dir):
     rows = [[r[0], 30 + s, 50, 70, r[4], r[5]] for s, r in enumerate(good_rows())]  # 0..100
     with pytest.raises(BenchError) as err:
         load(write_manifest(corpus_dir, HEADER, rows))
     msg = str(err.value)
-    assert "no arousal label lies inside -1 to 1" in msg and "they span 30 to 41" in msg
-    assert "--label-range LO,HI" in msg
+    assert "36 of 36 labels lie outside -1 to 1 (they span 30 to 70)" in msg
+    assert "pass the corpus' scale as --label-range LO,HI" in msg
+    # One dimension on another scale: too few labels to refuse the corpus, but that dimension
+    # has none inside -1..1, and that is said rather than skipping every row.
+    rows = [[*r[:3], 2 + s % 4, *r[4:]] for s, r in enumerate(good_rows())]
+    with pytest.raises(BenchError) as err:
+        load(write_manifest(corpus_dir, HEADER, rows))
+    msg = str(err.value)
+    assert "no dominance label lies inside -1 to 1" in msg and "they span 2 to 5" in msg
 
 
 def test_unknown_split_value_is_a_bad_row(corpus_dir):
@@ -269,9 +276,8 @@ def test_labels_inside_and_outside_the_range_report_the_rows(corpus_dir):
     assert problem.kind == "out-of-range label"
     assert problem.where.endswith("manifest.csv:5") and "arousal=9.5" in problem.detail
     assert "1..7" in problem.detail
-    # Without the flag: 9.5 is on no known scale, so no refusal by scale, but no valence (4 to
-    # 4.3) lies inside -1..1, and that is said rather than skipping almost every row.
-    with pytest.raises(BenchError, match=r"no valence label lies inside -1 to 1.*--label-range LO"):
+    # Without the flag: 9.5 is on no known scale, but most labels lie outside -1..1.
+    with pytest.raises(BenchError, match=r"34 of 36 labels lie outside -1 to 1.*--label-range LO"):
         load(write_manifest(corpus_dir, HEADER, rows))
 
 

@@ -109,7 +109,8 @@ def _numbers(listing: Listing) -> list[list[float]]:
     return out
 
 
-def _refuse_known_scale(listing: Listing, numbers: list[list[float]]) -> None:
+def _refuse_unscaled(listing: Listing, numbers: list[list[float]]) -> None:
+    """Without --label-range: refuse labels that are plainly on another scale than -1..1."""
     every = [v for vs in numbers for v in vs]
     if not every:
         return
@@ -127,18 +128,27 @@ def _refuse_known_scale(listing: Listing, numbers: list[list[float]]) -> None:
                 + (f" ({alternative})" if alternative else "")
                 + f"; per dimension: {FLAG} '{per_dim}'"
             )
+    # A few stray values keep a corpus off every known scale; most labels outside -1..1 still
+    # say that the scale is another one, and skipping those rows one by one would hide it.
+    outside = sum(not listing.scale.contains(v) for v in every)
+    if outside > len(every) / 2:
+        raise BenchError(
+            f"{listing.source}: {outside} of {len(every)} labels lie outside -1 to 1 (they span "
+            f"{low:g} to {high:g}); without {FLAG} labels are read as -1 to 1: pass the "
+            f"corpus' scale as {FLAG} LO,HI (1,7 for MSP-Podcast's ratings, 1,5 for IEMOCAP's)"
+        )
 
 
 def apply_label_range(listing: Listing, label_range: LabelRange | None) -> Listing:
     """`listing` with the scale each dimension is on: `label_range`, or the listing's own.
 
     Raises BenchError when no range is given and every label lies on a known corpus scale other
-    than -1..1, when the range leaves a dimension out, or when no label of a dimension lies inside
-    its range. Rows outside the range are left to validation, which names each one.
+    than -1..1 or most lie outside -1..1, when the range leaves a dimension out, or when no label
+    of a dimension lies inside its range. Rows outside the range are left to validation, which names each one.
     """
     numbers = _numbers(listing)
     if label_range is None:
-        _refuse_known_scale(listing, numbers)
+        _refuse_unscaled(listing, numbers)
         scales = tuple(listing.scale for _ in listing.dimensions)
     else:
         picked = [label_range.scale_for(d) for d in listing.dimensions]
