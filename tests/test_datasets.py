@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from bench.adapters.hf_options import HFOptions
 from bench.adapters.label_range import parse_label_range
 from bench.datasets import ADAPTERS, load_dataset
 from bench.errors import BenchError
@@ -19,26 +20,30 @@ SPEC = SyntheticSpec()
 
 
 def test_every_corpus_layout_is_registered():
-    assert list(ADAPTERS) == ["synthetic", "csv", "msp-podcast", "iemocap"]
+    assert list(ADAPTERS) == ["synthetic", "csv", "msp-podcast", "iemocap", "hf"]
 
 
 def test_unknown_dataset_lists_the_valid_ones():
-    with pytest.raises(BenchError, match="valid datasets: synthetic, csv, msp-podcast, iemocap"):
+    with pytest.raises(
+        BenchError, match="valid datasets: synthetic, csv, msp-podcast, iemocap, hf"
+    ):
         load_dataset("librispeech", None, seed=0, strict=False, synthetic=SPEC)
 
 
-@pytest.mark.parametrize("name", ["synthetic", "csv", "iemocap"])
+@pytest.mark.parametrize("name", ["synthetic", "csv", "iemocap", "hf"])
 def test_test_set_is_refused_outside_msp_podcast(name):
     with pytest.raises(BenchError, match="--test-set applies to --dataset msp-podcast only"):
         load_dataset(name, None, seed=0, strict=False, synthetic=SPEC, test_set="Test2")
 
 
 @pytest.mark.parametrize("name", ["synthetic", "msp-podcast", "iemocap"])
-def test_label_range_is_refused_where_the_scale_is_known(name):
-    with pytest.raises(BenchError, match="--label-range applies to --dataset csv only"):
+def test_label_range_and_hf_columns_are_refused_where_the_scale_is_known(name):
+    with pytest.raises(BenchError, match="--label-range applies to --dataset csv and hf only"):
         load_dataset(
             name, None, seed=0, strict=False, synthetic=SPEC, label_range=parse_label_range("1,7")
         )
+    with pytest.raises(BenchError, match=r"--audio-column, .* apply to --dataset hf only"):
+        load_dataset(name, None, seed=0, strict=False, synthetic=SPEC, hf=HFOptions())
 
 
 def test_synthetic_corpus_loads_through_the_csv_reader(tiny_config):

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from bench.synthetic import SyntheticSpec
 
-if TYPE_CHECKING:  # it imports this module for the data it produces
+if TYPE_CHECKING:  # both import this module for the data they produce
+    from bench.adapters.hf_options import HFOptions
     from bench.adapters.label_range import LabelRange
 
 SPLITS = ("train", "val", "test")
@@ -25,6 +26,7 @@ class DataOptions:
     test_set: str | None = None  # MSP-Podcast: which Split_Set is the test set (Test1, Test2)
     synthetic: SyntheticSpec = field(default_factory=SyntheticSpec)
     label_range: LabelRange | None = None  # csv, hf: the labels' scale (--label-range)
+    hf: HFOptions | None = None  # hf: which columns and splits to read
 
 
 @dataclass(frozen=True)
