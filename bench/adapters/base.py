@@ -94,7 +94,7 @@ class Listing:
         """The label scale in words, per dimension where they differ."""
         scales = [self.scale_of(i) for i in range(len(self.dimensions))]
         if len(set(scales)) <= 1:
-            return self.scale.describe() if not scales else scales[0].describe()
+            return (scales[0] if scales else self.scale).describe()
         spans = ", ".join(f"{d} {s.span()}" for d, s in zip(self.dimensions, scales, strict=True))
         return f"{spans} ({scales[0].origin}), mapped to [-1, 1]"
 
