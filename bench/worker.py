@@ -85,6 +85,8 @@ def run_one(
             synthetic=cfg.synthetic,
             fold=cfg.fold,
             test_set=cfg.test_set,
+            label_range=cfg.label_range,
+            hf=cfg.hf,
         )
     data = {
         s: AudioDataset(corpus.split(s), cfg.train.max_seconds, cfg.seed, train=s == "train")
