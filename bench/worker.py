@@ -133,20 +133,7 @@ def run_one(
             progress,
         )
     thr = out.timer.report()
-    mem = tracker.report(
-        alloc_peak_override=max(
-            (
-                v
-                for v in (
-                    thr.alloc_peak_train_mib,
-                    thr.alloc_peak_warmup_mib,
-                    thr.alloc_peak_eval_mib,
-                )
-                if v is not None
-            ),
-            default=None,
-        )
-    )
+    mem = tracker.report()
     notes += list(mem.notes) + out.notes + ([thr.note] if thr.note else [])
     result["data"]["padding_fraction"] = out.padding_fraction
     result["data"]["distinct_input_lengths"] = out.distinct_input_lengths
