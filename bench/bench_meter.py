@@ -13,12 +13,10 @@ import statistics
 import time
 
 from bench.ceiling import fixed_batch
-from bench.environment import describe_device, pick_device
+from bench.environment import describe_device
 from bench.meter import MemoryTracker, StepTimer
 from bench.meter.timing import synchronize
-from bench.model import build_model
-from bench.step import make_stepper, resolve_precision, train_step
-from strategies import parse_strategy
+from bench.step import train_step
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,17 +32,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=3.0, help="clip length")
     args = ap.parse_args(argv)
 
-    device = pick_device(args.device)
-    spec = parse_strategy(args.strategy)
-    model, loaded = build_model(args.model, "random", 0, spec.strategy)
-    model.to(device).train()
-    precision = resolve_precision(spec.modifiers.precision, device)
-    stepper = make_stepper(model, spec.strategy, precision, device, 1e-5, 1e-3, 0.01)
+    from bench.config import PROFILES, RunConfig
+    from bench.setup import setup_run
+
+    smoke = PROFILES["smoke"]  # its tiny corpus only; the model and batch come from the flags
+    cfg = RunConfig(
+        "smoke",
+        args.strategy,
+        0,
+        args.model,
+        "random",
+        "synthetic",
+        None,
+        False,
+        args.device,
+        smoke.train,
+        smoke.synthetic,
+    )
+    ctx = setup_run(cfg)
+    device, spec, loaded, stepper = ctx.device, ctx.spec, ctx.loaded, ctx.stepper
     batch = fixed_batch(
         stepper,
         args.batch_size,
         round(args.seconds * 16_000),
-        3,
+        len(ctx.corpus.dimensions),
         spec.modifiers.cache_dtype if spec.modifiers.cache else None,
     )
     steps = iter(range(10**9))

@@ -13,7 +13,6 @@ import numpy as np
 import torch
 
 from bench.batching import (
-    AudioDataset,
     LengthGrid,
     bucket_batches,
     distinct_lengths,
@@ -25,8 +24,8 @@ from bench.config import TrainConfig
 from bench.loader import LoaderReport, SplitLoader, prepare_loaders
 from bench.meter import StepTimer
 from bench.model import SERModel, compile_model
-from bench.step import Precision, Stepper, forward, make_stepper, resolve_precision, train_step
-from strategies import StrategySpec
+from bench.setup import RunContext
+from bench.step import Precision, Stepper, forward, resolve_precision, train_step
 
 __all__ = ["Precision", "TrainOutcome", "resolve_precision", "train"]
 
@@ -114,19 +113,13 @@ def evaluate(
     return {d: float(v) for d, v in zip(dims, values, strict=True)}, preds.numpy(), targets.numpy()
 
 
-def train(
-    model: SERModel,
-    data: dict[str, AudioDataset],
-    dims: tuple[str, ...],
-    cfg: TrainConfig,
-    lr: float,
-    precision: Precision,
-    spec: StrategySpec,
-    seed: int,
-    device: torch.device,
-    progress: Progress = lambda event: None,
-) -> TrainOutcome:
+def train(ctx: RunContext, progress: Progress = lambda event: None) -> TrainOutcome:
+    """Train `ctx`'s model on its corpus: epochs of `train_step`, validation after each, the
+    best epoch's weights tested at the end."""
     t_start = time.perf_counter()
+    model, data, device, stepper = ctx.model, ctx.data, ctx.device, ctx.stepper
+    cfg, spec, seed, precision = ctx.cfg.train, ctx.spec, ctx.cfg.seed, ctx.precision
+    dims = ctx.corpus.dimensions
     model.to(device)
     notes: list[str] = []
     strategy, mods = spec.strategy, spec.modifiers
@@ -165,18 +158,7 @@ def train(
             notes.append(f"prefix cache reused from {cache_report.path} (built by an earlier run)")
 
     lengths = data["train"].lengths()
-    steps_per_epoch = len(bucket_batches(lengths, cfg.batch_size, seed, 0))
-    stepper = make_stepper(
-        model,
-        strategy,
-        precision,
-        device,
-        lr,
-        cfg.head_lr,
-        cfg.weight_decay,
-        warmup_steps=round(cfg.lr_warmup * cfg.max_epochs * steps_per_epoch),
-        max_grad_norm=cfg.max_grad_norm,
-    )
+    steps_per_epoch = ctx.steps_per_epoch
     strategy.begin_training(model, cfg.max_epochs * steps_per_epoch)
 
     torch.manual_seed(seed)  # the loop's randomness (dropout) starts equal for every strategy

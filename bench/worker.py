@@ -10,21 +10,20 @@ from dataclasses import asdict
 
 import torch
 
-from bench.batching import AudioDataset
 from bench.ceiling import fixed_batch, measure_ceiling
 from bench.config import RunConfig
-from bench.datasets import SPLITS, Corpus, load_dataset
-from bench.environment import describe_device, environment, pick_device
+from bench.datasets import Corpus
+from bench.environment import describe_device, environment
 from bench.errors import BenchError
 from bench.flops import peak_tflops, train_flops_per_clip
 from bench.meter import MemoryTracker, peak_rss_mib
 from bench.meter.host import cpu_time_s
 from bench.meter.summary import compute_section, efficiency_section
-from bench.model import CONFIG_OVERRIDES, build_model, count_parameters
+from bench.model import CONFIG_OVERRIDES, count_parameters
 from bench.results import SCHEMA
+from bench.setup import setup_run
 from bench.stats import prediction_problems
-from bench.trainer import Progress, resolve_precision, train
-from strategies import parse_strategy
+from bench.trainer import Progress, train
 
 
 def _now() -> str:
@@ -57,34 +56,11 @@ def run_one(
     """Train and measure one run. Exceptions propagate; `run_guarded` turns them into results."""
     t_run = time.perf_counter()
     result = base_result(cfg)
-    spec = parse_strategy(cfg.strategy)
-    device = pick_device(cfg.device)
+    ctx = setup_run(cfg, corpus)
+    spec, device, corpus, model, loaded = ctx.spec, ctx.device, ctx.corpus, ctx.model, ctx.loaded
+    precision, lr = ctx.precision, ctx.lr
     result["device"] = describe_device(device)
-    torch.manual_seed(cfg.seed)
-    if corpus is None:
-        # The command line checked this corpus before the sweep; the audio check is remembered
-        # on disk, so this load reads the label files only and gets the same corpus.
-        corpus = load_dataset(
-            cfg.dataset,
-            cfg.data_root,
-            seed=cfg.seed,
-            strict=cfg.strict,
-            synthetic=cfg.synthetic,
-            fold=cfg.fold,
-            test_set=cfg.test_set,
-            label_range=cfg.label_range,
-            hf=cfg.hf,
-        )
-    data = {
-        s: AudioDataset(corpus.split(s), cfg.train.max_seconds, cfg.seed, train=s == "train")
-        for s in SPLITS
-    }
-    model, loaded = build_model(
-        cfg.model, cfg.weights, cfg.seed, spec.strategy, n_outputs=len(corpus.dimensions)
-    )
     total, trainable = count_parameters(model)
-    precision = resolve_precision(spec.modifiers.precision, device)
-    lr = cfg.train.lr or spec.strategy.default_lr * cfg.train.lr_scale
     notes = [loaded.note] if loaded.note else []
     result["model"] = {
         "name": cfg.model,
@@ -107,18 +83,7 @@ def run_one(
     setup_s = time.perf_counter() - t_run  # corpus, model build, strategy; not the process start
     tracker = MemoryTracker(device, cfg.nvml_interval_s, require_idle=cfg.require_idle_gpu)
     with tracker.track():
-        out = train(
-            model,
-            data,
-            corpus.dimensions,
-            cfg.train,
-            lr,
-            precision,
-            spec,
-            cfg.seed,
-            device,
-            progress,
-        )
+        out = train(ctx, progress)
     thr = out.timer.report()
     mem = tracker.report()
     notes += list(mem.notes) + out.notes + ([thr.note] if thr.note else [])
@@ -145,7 +110,7 @@ def run_one(
         cache_mib=out.cache_mib,
         train_wall_s=out.train_wall_s,
         time_to_best_s=best.elapsed_s if best else None,
-        samples_trained=len(data["train"]) * len(out.history),
+        samples_trained=len(ctx.data["train"]) * len(out.history),
         cpu_time_s=cpu_time_s(),
     )
     result["efficiency"]["setup_s"] = setup_s
