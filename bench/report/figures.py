@@ -180,3 +180,16 @@ EFFICIENCY: tuple[Metric, ...] = (
 def table_metrics(dimensions: tuple[str, ...]) -> tuple[Metric, ...]:
     """The comparison table's columns, left to right: quality first, then cost."""
     return (*(ccc_metric(d) for d in dimensions), CCC_MEAN, *EFFICIENCY)
+
+
+def find_figure(name: str, dimensions: tuple[str, ...]) -> Metric:
+    """The table figure called `name` (its key, e.g. peak_vram_alloc_mib, or its label)."""
+    from bench.errors import BenchError
+
+    figures = table_metrics(dimensions)
+    for m in figures:
+        if name.strip().lower() in (m.key.lower(), m.label.lower()):
+            return m
+    raise BenchError(
+        f"unknown figure {name!r} for --fail-on; figures: {', '.join(m.key for m in figures)}"
+    )
