@@ -111,27 +111,30 @@ def store_throughput(directory: Path, gib: float, dim: int, batch_size: int, see
 
 def cached_epochs(model_name: str, epochs: int, cache_dir: Path) -> dict:
     """A real cached run per store place: epoch time, read wait and compute per epoch."""
-    from bench.batching import AudioDataset
-    from bench.config import PROFILES
-    from bench.datasets import SPLITS, load_dataset
-    from bench.model import build_model
-    from bench.trainer import resolve_precision, train
-    from strategies import parse_strategy
+    from bench.config import PROFILES, RunConfig
+    from bench.setup import load_corpus, setup_run
+    from bench.trainer import train
 
     profile = PROFILES["quick"]
-    corpus = load_dataset("synthetic", None, seed=0, strict=False, synthetic=profile.synthetic)
-    spec = parse_strategy("partial3+cache")
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    precision = resolve_precision("fp32", device)
-    out: dict = {"model": model_name, "device": str(device), "strategy": spec.name}
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    base = RunConfig(
+        "quick",
+        "partial3+cache",
+        0,
+        model_name,
+        "random",
+        "synthetic",
+        None,
+        False,
+        device,
+        dataclasses.replace(profile.train, max_epochs=epochs, lr=5e-5),
+        profile.synthetic,
+    )
+    corpus = load_corpus(base, 0)
+    out: dict = {"model": model_name, "device": device, "strategy": base.strategy}
     os.environ["SERBENCH_PREFIX_CACHE"] = str(cache_dir)
     for place in ("memory", "disk"):
-        cfg = dataclasses.replace(profile.train, max_epochs=epochs, cache_store=place)
-        data = {
-            s: AudioDataset(corpus.split(s), cfg.max_seconds, 0, train=s == "train") for s in SPLITS
-        }
-        model, _ = build_model(model_name, "random", 0, spec.strategy)
-        res = train(model, data, corpus.dimensions, cfg, 5e-5, precision, spec, 0, device)
+        res = train(setup_run(base.with_train(cache_store=place), corpus))
         assert res.cache is not None and res.cache.where == place
         out[place] = {
             "cache_built_here": not res.cache.reused,

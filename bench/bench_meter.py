@@ -12,15 +12,11 @@ import argparse
 import statistics
 import time
 
-import torch
-
-from bench.batching import collate
-from bench.ccc import ccc_loss
-from bench.environment import describe_device, pick_device
+from bench.ceiling import fixed_batch
+from bench.environment import describe_device
 from bench.meter import MemoryTracker, StepTimer
 from bench.meter.timing import synchronize
-from bench.model import build_model
-from strategies import parse_strategy
+from bench.step import train_step
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,28 +32,36 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=3.0, help="clip length")
     args = ap.parse_args(argv)
 
-    device = pick_device(args.device)
-    spec = parse_strategy(args.strategy)
-    model, loaded = build_model(args.model, "random", 0, spec.strategy)
-    model.to(device).train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
-    g = torch.Generator().manual_seed(0)
-    items = [
-        (torch.randn(int(args.seconds * 16_000), generator=g).numpy(), (0.0, 0.1 * i, -0.1), i)
-        for i in range(args.batch_size)
-    ]
-    batch = collate(items)
-    inputs, mask, targets = (
-        batch.inputs.to(device),
-        batch.attention_mask.to(device),
-        batch.targets.to(device),
+    from bench.config import PROFILES, RunConfig
+    from bench.setup import setup_run
+
+    smoke = PROFILES["smoke"]  # its tiny corpus only; the model and batch come from the flags
+    cfg = RunConfig(
+        "smoke",
+        args.strategy,
+        0,
+        args.model,
+        "random",
+        "synthetic",
+        None,
+        False,
+        args.device,
+        smoke.train,
+        smoke.synthetic,
     )
+    ctx = setup_run(cfg)
+    device, spec, loaded, stepper = ctx.device, ctx.spec, ctx.loaded, ctx.stepper
+    batch = fixed_batch(
+        stepper,
+        args.batch_size,
+        round(args.seconds * 16_000),
+        len(ctx.corpus.dimensions),
+        spec.modifiers.cache_dtype if spec.modifiers.cache else None,
+    )
+    steps = iter(range(10**9))
 
     def step() -> None:
-        loss = ccc_loss(model(inputs, mask).float(), targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(stepper, batch, next(steps))
 
     def block(metered: bool) -> float:
         synchronize(device)

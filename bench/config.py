@@ -6,6 +6,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 
+from bench.adapters.hf_options import HFOptions
+from bench.adapters.label_range import LabelRange
 from bench.errors import BenchError
 from bench.synthetic import SyntheticSpec
 
@@ -26,6 +28,12 @@ class TrainConfig:
     # Multiplies each strategy's default learning rate (tuned for finetuning pretrained weights);
     # a randomly initialised backbone needs larger steps to learn anything in a few epochs.
     lr_scale: float = 1.0
+    # Decode every split into memory before training (auto: when it fits; see bench/loader.py).
+    preload: str = "auto"
+    # Learning rates rise linearly over this share of the planned steps (post-LN transformers
+    # need it); gradients are clipped to max_grad_norm (None: not clipped).
+    lr_warmup: float = 0.1
+    max_grad_norm: float | None = 1.0
 
 
 @dataclass(frozen=True)
@@ -80,11 +88,19 @@ PROFILES: dict[str, Profile] = {
     ),
     "gpu-check": Profile(
         name="gpu-check",
-        summary="wav2vec2-base architecture, ~200 steps per strategy on 800 synthetic clips: exercises the GPU paths",
+        summary="wav2vec2-base architecture, 175 steps per strategy on 800 synthetic clips: exercises the GPU paths",
         model="facebook/wav2vec2-base",
         seeds=1,
+        # 5 epochs of 35 steps: >= 100 steady steps once warm-up and the <= 32 first visits of a
+        # padded length are set aside. Random init needs the larger steps `quick` takes too.
         train=TrainConfig(
-            batch_size=16, max_epochs=6, warmup_steps=10, max_seconds=5.0, num_workers=4
+            batch_size=16,
+            max_epochs=5,
+            warmup_steps=10,
+            max_seconds=5.0,
+            num_workers=4,
+            head_lr=1e-3,
+            lr_scale=4.0,
         ),
         synthetic=SyntheticSpec(
             n_speakers=20, clips_per_speaker=40, min_seconds=2.0, max_seconds=5.0
@@ -119,6 +135,8 @@ class RunConfig:
     nvml_interval_s: float = 0.01  # NVML sampling period (--nvml-interval-ms)
     require_idle_gpu: bool = False  # abort instead of warning when other processes use the GPU
     peak_tflops: float | None = None  # override the peak used for MFU (--peak-tflops)
+    label_range: LabelRange | None = None  # csv, hf: the labels' native scale (--label-range)
+    hf: HFOptions | None = None  # hf: columns and splits (--audio-column, --label-columns, ...)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -128,6 +146,10 @@ class RunConfig:
         d = dict(d)
         d["train"] = TrainConfig(**d["train"])
         d["synthetic"] = SyntheticSpec(**d["synthetic"])
+        if d.get("label_range"):
+            d["label_range"] = LabelRange.from_dict(d["label_range"])
+        if d.get("hf"):
+            d["hf"] = HFOptions.from_dict(d["hf"])
         return cls(**d)
 
     def config_hash(self) -> str:

@@ -10,8 +10,10 @@ from pathlib import Path
 
 from rich.console import Console
 
+from bench.adapters.hf_options import HFOptions
+from bench.adapters.label_range import parse_label_range
 from bench.config import PROFILES, RunConfig, get_profile
-from bench.datasets import ADAPTERS, load_dataset
+from bench.datasets import ADAPTERS
 from bench.errors import BenchError
 from bench.launch.options import add_launch_arguments, launch_options
 
@@ -77,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-root",
         default=None,
         help="csv: the manifest file; msp-podcast: the folder holding Labels/ and Audios/; "
-        "iemocap: the folder holding Session1..5; synthetic: its cache folder",
+        "iemocap: the folder holding Session1..5; hf: a folder written by save_to_disk or a "
+        "hub name; synthetic: its cache folder",
     )
     ap.add_argument(
         "--fold",
@@ -93,6 +96,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--test-set", default=None, help="msp-podcast: the Split_Set used as test (default Test1)"
+    )
+    ap.add_argument(
+        "--label-range",
+        default=None,
+        help="csv, hf: the labels' scale, mapped to [-1, 1]: LO,HI (1,7) or per dimension "
+        "'arousal=1,7;valence=1,7;dominance=1,5' (default: -1,1; negative LO: --label-range=-1,1)",
+    )
+    hf = ap.add_argument_group("--dataset hf (a Hugging Face dataset)")
+    hf.add_argument("--audio-column", default=None, help="the audio column (default audio)")
+    hf.add_argument(
+        "--label-columns",
+        default=None,
+        help="arousal=EmoAct,valence=EmoVal,dominance=EmoDom (any subset; default: columns "
+        "named arousal, valence, dominance)",
+    )
+    hf.add_argument(
+        "--speaker-column", default=None, help="speaker ids (default: a column named speaker)"
+    )
+    hf.add_argument(
+        "--hf-splits",
+        default=None,
+        help="train=train,val=validation,test=test (default: the dataset's split names; a "
+        "dataset of one split is split by speaker)",
     )
     ap.add_argument(
         "--max-seconds",
@@ -120,6 +146,20 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--epochs", type=int, default=None, help="override the profile's max epochs")
     ap.add_argument(
         "--batch-size", type=int, default=None, help="override the profile's batch size"
+    )
+    ap.add_argument(
+        "--num-workers",
+        type=int,
+        default=None,
+        help="data loader worker processes, used when the decoded audio is not held in memory "
+        "(profile default)",
+    )
+    ap.add_argument(
+        "--preload",
+        default=None,
+        choices=["auto", "on", "off"],
+        help="decode every clip into memory once before training (auto: when it fits in 25%% "
+        "of the available memory; default)",
     )
     ap.add_argument("--strict", action="store_true", help="any bad manifest row is an error")
     measure = ap.add_argument_group("measurement")
@@ -205,6 +245,7 @@ def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
         ("--warmup-steps", "warmup_steps", 0),
         ("--warmup-seconds", "warmup_seconds", 0),
         ("--max-seconds", "max_seconds", 1e-3),
+        ("--num-workers", "num_workers", 0),
     ):
         value = getattr(args, flag[2:].replace("-", "_"))
         if value is None:
@@ -212,6 +253,8 @@ def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
         if value < least:
             raise BenchError(f"{flag} must be >= {least:g}, not {value:g}")
         overrides[field_name] = value
+    if args.preload is not None:
+        overrides["preload"] = args.preload
     train = dataclasses.replace(profile.train, **overrides)
     seeds = parse_seeds(args.seeds, profile.seeds)
     if args.dataset not in ADAPTERS:
@@ -221,6 +264,9 @@ def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
     if args.folds is not None and args.dataset != "iemocap":
         raise BenchError(f"--folds applies to --dataset iemocap only, not {args.dataset}")
     folds: list[int | None] = [args.fold] if args.folds is None else list(parse_folds(args.folds))
+    hf_flags = (args.audio_column, args.label_columns, args.speaker_column, args.hf_splits)
+    hf = HFOptions.parse(*hf_flags) if any(f is not None for f in hf_flags) else None
+    label_range = parse_label_range(args.label_range) if args.label_range is not None else None
     out = Path(args.out or f"reports/{profile.name}")
     configs = [
         RunConfig(
@@ -240,6 +286,8 @@ def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
             nvml_interval_s=args.nvml_interval_ms / 1000,
             require_idle_gpu=args.require_idle_gpu,
             peak_tflops=args.peak_tflops,
+            label_range=label_range,
+            hf=hf,
         )
         for seed in seeds
         for fold in folds
@@ -266,16 +314,10 @@ def main(argv: list[str] | None = None) -> int:
         # Every seed's and fold's split is checked too (a seeded split can come out empty); audio
         # is checked once and remembered, so the later loads here and in each run cost a manifest
         # read.
-        for seed, fold in sorted({(c.seed, c.fold) for c in configs}, key=str):
-            corpus = load_dataset(
-                c0.dataset,
-                c0.data_root,
-                seed=seed,
-                strict=c0.strict,
-                synthetic=c0.synthetic,
-                fold=fold,
-                test_set=c0.test_set,
-            )
+        from bench.setup import load_corpus
+
+        for cfg in {(c.seed, c.fold): c for c in configs}.values():
+            corpus = load_corpus(cfg, cfg.seed)
         if corpus.problems:
             from bench.adapters.validate import describe_problems
 

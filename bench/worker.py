@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 import traceback
 from dataclasses import asdict
 
 import torch
 
-from bench.batching import AudioDataset
+from bench.ceiling import fixed_batch, measure_ceiling
 from bench.config import RunConfig
-from bench.datasets import SPLITS, Corpus, load_dataset
-from bench.environment import describe_device, environment, pick_device
+from bench.datasets import Corpus
+from bench.environment import describe_device, environment
 from bench.errors import BenchError
 from bench.flops import peak_tflops, train_flops_per_clip
 from bench.meter import MemoryTracker, peak_rss_mib
 from bench.meter.host import cpu_time_s
 from bench.meter.summary import compute_section, efficiency_section
-from bench.model import CONFIG_OVERRIDES, build_model, count_parameters
+from bench.model import CONFIG_OVERRIDES, count_parameters
 from bench.results import SCHEMA
-from bench.trainer import Progress, resolve_precision, train
-from strategies import parse_strategy
+from bench.setup import setup_run
+from bench.stats import prediction_problems
+from bench.trainer import Progress, train
 
 
 def _now() -> str:
@@ -48,51 +50,17 @@ def base_result(cfg: RunConfig) -> dict:
     }
 
 
-def degenerate_reason(predictions: list[list[float]]) -> str | None:
-    """Why a run's test predictions cannot be trusted (NaN or constant), or None."""
-    import numpy as np
-
-    pred = np.asarray(predictions, dtype=float)
-    if pred.size == 0:
-        return "no test predictions"
-    if not np.isfinite(pred).all():
-        return "non-finite test predictions"
-    if (pred.std(axis=0) < 1e-6).any():
-        return "constant test predictions in at least one dimension (CCC is meaningless there)"
-    return None
-
-
 def run_one(
     cfg: RunConfig, progress: Progress = lambda e: None, corpus: Corpus | None = None
 ) -> dict:
     """Train and measure one run. Exceptions propagate; `run_guarded` turns them into results."""
+    t_run = time.perf_counter()
     result = base_result(cfg)
-    spec = parse_strategy(cfg.strategy)
-    device = pick_device(cfg.device)
+    ctx = setup_run(cfg, corpus)
+    spec, device, corpus, model, loaded = ctx.spec, ctx.device, ctx.corpus, ctx.model, ctx.loaded
+    precision, lr = ctx.precision, ctx.lr
     result["device"] = describe_device(device)
-    torch.manual_seed(cfg.seed)
-    if corpus is None:
-        # The command line checked this corpus before the sweep; the audio check is remembered
-        # on disk, so this load reads the label files only and gets the same corpus.
-        corpus = load_dataset(
-            cfg.dataset,
-            cfg.data_root,
-            seed=cfg.seed,
-            strict=cfg.strict,
-            synthetic=cfg.synthetic,
-            fold=cfg.fold,
-            test_set=cfg.test_set,
-        )
-    data = {
-        s: AudioDataset(corpus.split(s), cfg.train.max_seconds, cfg.seed, train=s == "train")
-        for s in SPLITS
-    }
-    model, loaded = build_model(cfg.model, cfg.weights, cfg.seed, spec.strategy)
-    if len(corpus.dimensions) != model.head[-1].out_features:
-        model.head[-1] = torch.nn.Linear(model.head[-1].in_features, len(corpus.dimensions))
     total, trainable = count_parameters(model)
-    precision = resolve_precision(spec.modifiers.precision, device)
-    lr = cfg.train.lr or spec.strategy.default_lr * cfg.train.lr_scale
     notes = [loaded.note] if loaded.note else []
     result["model"] = {
         "name": cfg.model,
@@ -112,37 +80,16 @@ def run_one(
     result["strategy_spec"] = spec.to_dict() | {"precision_resolved": precision.name, "lr": lr}
     result["data"] = corpus.summary()
 
+    setup_s = time.perf_counter() - t_run  # corpus, model build, strategy; not the process start
     tracker = MemoryTracker(device, cfg.nvml_interval_s, require_idle=cfg.require_idle_gpu)
     with tracker.track():
-        out = train(
-            model,
-            data,
-            corpus.dimensions,
-            cfg.train,
-            lr,
-            precision,
-            spec,
-            cfg.seed,
-            device,
-            progress,
-        )
+        out = train(ctx, progress)
     thr = out.timer.report()
-    mem = tracker.report(
-        alloc_peak_override=max(
-            (
-                v
-                for v in (
-                    thr.alloc_peak_train_mib,
-                    thr.alloc_peak_warmup_mib,
-                    thr.alloc_peak_eval_mib,
-                )
-                if v is not None
-            ),
-            default=None,
-        )
-    )
+    mem = tracker.report()
     notes += list(mem.notes) + out.notes + ([thr.note] if thr.note else [])
     result["data"]["padding_fraction"] = out.padding_fraction
+    result["data"]["distinct_input_lengths"] = out.distinct_input_lengths
+    result["data"]["loader"] = asdict(out.loader)
     best = next((h for h in out.history if h.epoch == out.best_epoch), None)
     result["metrics"] = {
         "ccc": out.test_ccc,
@@ -151,10 +98,10 @@ def run_one(
         "val_ccc_best": best.val_ccc_mean if best else None,
         "history": [asdict(h) for h in out.history],
     }
-    degenerate = degenerate_reason(out.test_predictions)
-    result["metrics"]["degenerate"] = degenerate
-    if degenerate:
-        notes.append(f"degenerate run: {degenerate}")
+    # The report names these (and its cross-run checks) in its warnings.
+    result["metrics"]["degenerate"] = prediction_problems(
+        out.test_predictions, corpus.dimensions, out.test_ccc_mean
+    )
     result["efficiency"] = efficiency_section(
         thr,
         mem,
@@ -163,11 +110,29 @@ def run_one(
         cache_mib=out.cache_mib,
         train_wall_s=out.train_wall_s,
         time_to_best_s=best.elapsed_s if best else None,
-        samples_trained=len(data["train"]) * len(out.history),
+        samples_trained=len(ctx.data["train"]) * len(out.history),
         cpu_time_s=cpu_time_s(),
     )
+    result["efficiency"]["setup_s"] = setup_s
     # How the prefix cache was obtained (key, memory/disk, reused or built, GB/s), or None.
     result["efficiency"]["cache"] = asdict(out.cache) if out.cache else None
+    if thr.padded_audio_s_per_sample is not None:
+        ceiling = measure_ceiling(
+            out.stepper,
+            fixed_batch(
+                out.stepper,
+                cfg.train.batch_size,
+                round(thr.padded_audio_s_per_sample * 16_000),
+                len(corpus.dimensions),
+                spec.modifiers.cache_dtype if spec.modifiers.cache else None,
+                cfg.seed,
+            ),
+        )
+        result["efficiency"]["ceiling"] = ceiling.to_dict()
+        result["efficiency"]["harness_efficiency"] = thr.train_samples_per_s / ceiling.samples_per_s
+    else:
+        result["efficiency"]["ceiling"] = None
+        result["efficiency"]["harness_efficiency"] = None
     padded = thr.padded_audio_s_per_sample
     flops = (
         None
@@ -196,9 +161,25 @@ def run_one(
         "target": out.test_targets,
     }
     result["notes"] = notes
-    result["status"] = "ok"
+    diverged = diverged_reason(out.test_ccc, [h.train_loss for h in out.history])
+    if diverged:
+        result["status"] = "diverged"
+        result["error"] = f"diverged: {diverged}"
+    else:
+        result["status"] = "ok"
     result["finished_at"] = _now()
     return result
+
+
+def diverged_reason(test_ccc: dict[str, float], losses: list[float]) -> str | None:
+    """Why a finished run diverged (a non-finite training loss or test CCC), or None."""
+    import math
+
+    bad_loss = [i for i, x in enumerate(losses) if not math.isfinite(x)]
+    if bad_loss:
+        return f"non-finite training loss in epoch {bad_loss[0]}"
+    bad = [d for d, v in test_ccc.items() if not math.isfinite(v)]
+    return f"non-finite test CCC ({', '.join(bad)})" if bad else None
 
 
 def run_guarded(cfg: RunConfig, progress: Progress = lambda e: None) -> dict:

@@ -21,7 +21,8 @@ from bench.cache.store import CacheInvalid
 from bench.datasets import load_dataset
 from bench.errors import BenchError
 from bench.model import build_model
-from bench.trainer import resolve_precision, train
+from bench.setup import setup_run
+from bench.trainer import train
 from strategies import parse_strategy
 
 CPU = torch.device("cpu")
@@ -82,15 +83,14 @@ def test_head_caches_one_pooled_vector_per_layer(corpus, tmp_path):
     assert torch.allclose(cached.hidden[0], expected, atol=1e-5)
 
 
-def _trajectory(cfg, data, dims, spelling, place="auto"):
-    spec = parse_strategy(spelling)
-    model = _model(spelling)
+def _trajectory(cfg, corpus, spelling, place="auto"):
+    run = dataclasses.replace(cfg, strategy=spelling).with_train(lr=1e-3, cache_store=place)
+    ctx = setup_run(run, corpus)
     frozen_before = {
-        n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad
+        n: p.detach().clone() for n, p in ctx.model.named_parameters() if not p.requires_grad
     }
-    train_cfg = dataclasses.replace(cfg.train, cache_store=place)
-    out = train(model, data, dims, train_cfg, 1e-3, resolve_precision("fp32", CPU), spec, 0, CPU)
-    frozen_after = dict(model.named_parameters())
+    out = train(ctx)
+    frozen_after = dict(ctx.model.named_parameters())
     for n, before in frozen_before.items():
         assert torch.equal(before, frozen_after[n]), f"frozen parameter {n} changed"
     return out
@@ -109,11 +109,10 @@ def test_cached_training_follows_the_uncached_loss_trajectory(
     """fp32 store, CPU, the frozen prefix in eval mode either way: equal to 1e-5, whether the
     store is in memory or memory-mapped and streamed."""
     monkeypatch.setenv("SERBENCH_PREFIX_CACHE", str(tmp_path))
-    data = _data(corpus)
-    a = _trajectory(tiny_config, data, corpus.dimensions, plain)
+    a = _trajectory(tiny_config, corpus, plain)
     assert a.cache is None
     for place in places:
-        b = _trajectory(tiny_config, data, corpus.dimensions, cached, place)
+        b = _trajectory(tiny_config, corpus, cached, place)
         assert b.cache is not None and b.cache.where == place
         for x, y in zip(a.history, b.history, strict=True):
             assert abs(x.train_loss - y.train_loss) < 1e-5
@@ -131,7 +130,7 @@ def _key(model, data, **kw):
         model,
         data,
         kw.pop("compute", None),
-        prefix_mod._STORE_DTYPES[kw["cache_dtype"]],
+        prefix_mod.STORE_DTYPES[kw["cache_dtype"]],
         prefix_mod.AudioFingerprints(kw["directory"]),
     )
     return plan.key.digest

@@ -19,6 +19,7 @@ from rich.console import Console
 from bench.errors import BenchError
 from bench.report import build_report, console_table, render
 from bench.report.cli import main
+from bench.report.compare import FigureLimit
 from bench.report.figures import table_metrics
 from bench.report.markdown import md_escape
 from bench.report.pareto import dominates, pareto_front
@@ -587,3 +588,26 @@ def test_time_to_target_by_hand():
     got = time_to_target(results, 0.4)
     assert (got["full"].median_s, got["full"].reached, got["full"].seeds) == (16.0, 2, 2)
     assert (got["lora"].median_s, got["lora"].reached) == (None, 0)
+
+
+def test_fail_on_any_figure_follows_its_declared_direction(tmp_path, capsys):
+    earlier = write_run(tmp_path / "earlier", fixture_results())
+    heavier = copy.deepcopy(fixture_results())
+    for r in heavier:
+        if r["strategy"] == "lora":
+            r["efficiency"]["peak_rss_mib"] *= 1.2  # lower is better: 20% worse
+        if r["strategy"] == "partial3":
+            r["efficiency"]["peak_rss_mib"] *= 0.5  # 50% better: never a regression
+    now = write_run(tmp_path / "now", heavier)
+    args = [str(now), "--compare", str(earlier), "--quiet"]
+    assert main([*args, "--fail-on", "peak_rss_mib:10%"]) == 1
+    assert "lora: peak RSS worse by 20.0% > 10%" in capsys.readouterr().err + "".join(
+        render(
+            now, compare_dir=earlier, limits=(FigureLimit("peak RSS", 0.1),)
+        ).report.comparison.regressions
+    )
+    assert main([*args, "--fail-on", "peak_rss_mib:25%"]) == 0
+    assert main([*args, "--fail-on", "warp_speed:5%"]) == 2
+    assert "unknown figure 'warp_speed'" in capsys.readouterr().err
+    assert main([*args, "--fail-on", "peak_rss_mib"]) == 2
+    assert main([str(now), "--fail-on", "peak_rss_mib:10%"]) == 2  # needs --compare

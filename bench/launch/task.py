@@ -28,7 +28,6 @@ from bench.results import write_result
 # Slurm checks time limits and sends --signal on a coarse tick: "the signal may be sent up to 60
 # seconds earlier than specified" (sbatch(1)). A stop this close to the limit is the limit.
 SIGNAL_RESOLUTION_S = 60.0
-LOG_TAIL_LINES = 20
 
 
 class RunStopped(KeyboardInterrupt):
@@ -93,16 +92,6 @@ def task_launch_info(launcher: str) -> dict:
         "stdout": str(env.paths.stdout),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }
-
-
-def log_tail(path: Path | None, lines: int = LOG_TAIL_LINES) -> list[str]:
-    """The last `lines` lines of a job's log, [] when it cannot be read."""
-    if path is None:
-        return []
-    try:
-        return path.read_text(errors="replace").splitlines()[-lines:]
-    except OSError:
-        return []
 
 
 @dataclass(frozen=True)
@@ -191,20 +180,20 @@ def _stop_signals(classify: Callable[[int], tuple[str, str]]) -> Iterator[set[st
 
 def lost_task_result(cfg: RunConfig, launch: dict, state: str) -> dict:
     """The result of a job that ended (scheduler state `state`) without writing one: killed
-    outright, out of host memory, its node lost. Names the state and the job's log."""
-    from bench.sweep import interrupted_result
+    outright, out of host memory, its node lost. Names the state, the job's log and its end."""
+    from bench.sweep import interrupted_result, log_tail
 
     status = {"TIMEOUT": "timeout", "PREEMPTED": "preempted"}.get(state, "failed")
     result = interrupted_result(cfg)
     log = launch.get("log")
+    tail = log_tail(Path(log)) if log else ""
     result.update(
         status=status,
         error=(
             f"{launch['launcher']} job {launch['job_id']} ended without writing a result "
             f"({state}): killed outright, e.g. by the out-of-memory killer, a hard time limit "
-            f"or a lost node; log: {log}"
+            f"or a lost node; log: {log}" + (f"; it ends with: {tail}" if tail else "")
         ),
     )
     result["launch"] = launch
-    result["log_tail"] = log_tail(Path(log) if log else None)
     return result

@@ -8,7 +8,7 @@ import sys
 from rich.console import Console
 
 from bench.errors import BenchError
-from bench.report.compare import DEFAULT_CCC_DROP, DEFAULT_SLOWDOWN
+from bench.report.compare import DEFAULT_CCC_DROP, DEFAULT_SLOWDOWN, FigureLimit
 from bench.report.console import print_summary
 from bench.report.recommend import DEFAULT_TOLERANCE
 from bench.report.render import render
@@ -52,6 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit with code 1 when --compare finds a regression (for CI)",
     )
+    ap.add_argument(
+        "--fail-on",
+        metavar="FIGURE:THRESHOLD%",
+        action="append",
+        default=[],
+        help="with --compare: exit 1 when a strategy's FIGURE (a table column's key or label, "
+        "e.g. peak_vram_alloc_mib or harness_efficiency) got worse by more than THRESHOLD%% in "
+        "its own direction; repeatable",
+    )
     ap.add_argument("--quiet", action="store_true", help="print only the paths written")
     return ap
 
@@ -60,14 +69,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console() if sys.stdout.isatty() else Console(width=200)
     try:
-        if args.fail_on_regression and not args.compare:
-            raise BenchError("--fail-on-regression needs --compare BASELINE_DIR")
+        if (args.fail_on_regression or args.fail_on) and not args.compare:
+            flag = "--fail-on-regression" if args.fail_on_regression else "--fail-on"
+            raise BenchError(f"{flag} needs --compare BASELINE_DIR")
+        limits = tuple(FigureLimit.parse(t) for t in args.fail_on)
         out = render(
             args.results_dir,
             tolerance=args.tolerance,
             compare_dir=args.compare,
             ccc_drop=args.ccc_drop,
             slowdown=args.slowdown,
+            limits=limits,
         )
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -75,8 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quiet:
         print_summary(out.report, console)
     print(f"wrote {out.markdown}, {out.html} and {out.csv}")
-    regressions = out.report.comparison.regressions if out.report.comparison else []
-    if regressions and args.fail_on_regression:
+    cmp = out.report.comparison
+    # --fail-on-regression: any regression; --fail-on alone: only its own limits.
+    regressions = (
+        [] if cmp is None else cmp.regressions if args.fail_on_regression else cmp.limit_violations
+    )
+    if regressions:
         print(f"{len(regressions)} regression(s): failing as asked", file=sys.stderr)
         return 1
     return 0

@@ -87,6 +87,17 @@ SAMPLES_PER_S = Metric(
     ".1f",
     help="steady-state training samples/s, warm-up excluded, device synchronised",
 )
+HARNESS = Metric(
+    "harness_efficiency",
+    "harness eff.",
+    "",
+    True,
+    ".2f",
+    mark_best=False,
+    help="measured samples/s over the ceiling: the same step on one fixed batch on the device, "
+    "no loader, no meter, at the run's mean padded length (near 1: the harness measured the "
+    "strategy, not itself)",
+)
 AUDIO_PER_S = Metric(
     "train_audio_s_per_s", "audio throughput", "audio-s/s", True, ".1f", help="audio seconds/s"
 )
@@ -154,6 +165,7 @@ SHARE = Metric(
 EFFICIENCY: tuple[Metric, ...] = (
     SPEEDUP,
     SAMPLES_PER_S,
+    HARNESS,
     EPOCH_TIME,
     CACHE_BUILD,
     TOTAL_TIME,
@@ -168,3 +180,16 @@ EFFICIENCY: tuple[Metric, ...] = (
 def table_metrics(dimensions: tuple[str, ...]) -> tuple[Metric, ...]:
     """The comparison table's columns, left to right: quality first, then cost."""
     return (*(ccc_metric(d) for d in dimensions), CCC_MEAN, *EFFICIENCY)
+
+
+def find_figure(name: str, dimensions: tuple[str, ...]) -> Metric:
+    """The table figure called `name` (its key, e.g. peak_vram_alloc_mib, or its label)."""
+    from bench.errors import BenchError
+
+    figures = table_metrics(dimensions)
+    for m in figures:
+        if name.strip().lower() in (m.key.lower(), m.label.lower()):
+            return m
+    raise BenchError(
+        f"unknown figure {name!r} for --fail-on; figures: {', '.join(m.key for m in figures)}"
+    )

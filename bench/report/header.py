@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from bench.report.analysis import Analysis
-from bench.report.frame import device_model
+from bench.report.frame import device_model, replicate_of
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,10 @@ def _software(env: dict) -> str:
     parts = [f"{k} {env[k]}" for k in keys if env.get(k)]
     parts.append(f"commit {env.get('git_commit') or 'unknown'}")
     return ", ".join(parts)
+
+
+# A run whose stalled steps take more than this share of its timed training is flagged.
+STALL_FLAG_SHARE = 0.05
 
 
 def _mixed_models(results: Sequence[dict], analysis: Analysis) -> str | None:
@@ -150,6 +154,15 @@ def build_header(results: Sequence[dict], analysis: Analysis) -> Header:
             f"{skipped} manifest rows were skipped as bad input (reasons in the results' "
             "data.skipped_reasons)."
         )
+    for r in ok:
+        eff = r.get("efficiency") or {}
+        share = eff.get("stall_share")
+        if share is not None and share > STALL_FLAG_SHARE:
+            warnings.append(
+                f"Run {r['strategy']} {replicate_of(r)}: {eff.get('stall_steps')} stalled steps "
+                f"(slower than 3x the median step) took {share:.0%} of its timed training: its "
+                "throughput measures the harness or the machine as much as the strategy."
+            )
     for s in analysis.strategies:
         for f in s.failures:
             warnings.append(f"Run {s.name} {f.replicate} {f.status}: {f.error}")

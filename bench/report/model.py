@@ -6,7 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.report.analysis import Analysis, TimeToTarget, analyse, time_to_target, val_target
-from bench.report.compare import DEFAULT_CCC_DROP, DEFAULT_SLOWDOWN, Comparison, compare
+from bench.report.compare import (
+    DEFAULT_CCC_DROP,
+    DEFAULT_SLOWDOWN,
+    Comparison,
+    FigureLimit,
+    compare,
+)
 from bench.report.header import Header, build_header
 from bench.report.recommend import DEFAULT_TOLERANCE, Recommendation, recommend, sentences
 from bench.report.table import Table, build_table
@@ -34,6 +40,7 @@ def build_report(
     ccc_drop: float = DEFAULT_CCC_DROP,
     slowdown: float = DEFAULT_SLOWDOWN,
     far_below: float = DEFAULT_FAR_BELOW,
+    limits: tuple[FigureLimit, ...] = (),
 ) -> Report:
     """Everything the report says, computed from stored results (and an earlier run's, for
     `--compare`)."""
@@ -47,6 +54,7 @@ def build_report(
             earlier_dir or "earlier run",
             ccc_drop,
             slowdown,
+            limits,
         )
     rec = recommend(analysis, tolerance)
     target = val_target(analysis, tolerance)

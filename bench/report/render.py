@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.report.compare import DEFAULT_CCC_DROP, DEFAULT_SLOWDOWN
+from bench.report.compare import DEFAULT_CCC_DROP, DEFAULT_SLOWDOWN, FigureLimit
 from bench.report.frame import write_csv
 from bench.report.html import render_html
 from bench.report.markdown import render_markdown
@@ -50,6 +50,7 @@ def render(
     compare_dir: str | Path | None = None,
     ccc_drop: float = DEFAULT_CCC_DROP,
     slowdown: float = DEFAULT_SLOWDOWN,
+    limits: tuple[FigureLimit, ...] = (),
     step_summary: bool = True,
 ) -> Rendered:
     """Render the report of the run folder `out_dir` from its results (or `results`), optionally
@@ -73,6 +74,7 @@ def render(
         earlier_dir=str(compare_dir) if compare_dir else None,
         ccc_drop=ccc_drop,
         slowdown=slowdown,
+        limits=limits,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = tuple(
