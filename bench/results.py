@@ -9,7 +9,12 @@ import re
 import tempfile
 from pathlib import Path
 
-SCHEMA = 1
+from bench.errors import BenchError
+
+# 2: status "diverged"; metrics.degenerate a list; peak_vram_alloc_mib covers the whole run;
+#    harness_efficiency, ceiling, stall and shape figures, data.loader. Schema 1 loads through
+#    `migrate`.
+SCHEMA = 2
 
 
 def result_path(out_dir: str | Path, strategy: str, seed: int, fold: int | None = None) -> Path:
@@ -68,13 +73,34 @@ def write_result(path: str | Path, result: dict) -> None:
         raise
 
 
+def migrate(result: dict, source: str | Path = "a result") -> dict:
+    """`result` in the current schema. Raises BenchError for a schema this version cannot read."""
+    version = result.get("schema")
+    if version == SCHEMA:
+        return result
+    if version == 1:
+        result = dict(result)
+        metrics = result.get("metrics")
+        if isinstance(metrics, dict) and not isinstance(metrics.get("degenerate"), list):
+            flag = metrics.get("degenerate")
+            result["metrics"] = {**metrics, "degenerate": [flag] if flag else []}
+        return result | {"schema": SCHEMA, "migrated_from_schema": 1}
+    raise BenchError(
+        f"{source} has result schema {version!r}; this serbench reads schemas 1 to {SCHEMA}: "
+        "render it with the serbench version that wrote it, or upgrade"
+    )
+
+
 def read_result(path: str | Path) -> dict | None:
-    """The result at `path`, or None when absent or unreadable (a run to redo)."""
+    """The result at `path` in the current schema, or None when absent or unreadable (a run to
+    redo). A result of an unknown schema is an error, never silently dropped."""
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) and data.get("schema") == SCHEMA else None
+    if not isinstance(data, dict):
+        return None
+    return migrate(data, path)
 
 
 def supersede(path: str | Path) -> Path:
@@ -91,6 +117,15 @@ def supersede(path: str | Path) -> Path:
 
 
 def load_results(out_dir: str | Path) -> list[dict]:
+    """Every result of the run folder `out_dir`, in the current schema (older ones migrated).
+    Raises BenchError naming any file that is not a readable result."""
     folder = Path(out_dir) / "results"
-    found = [read_result(p) for p in sorted(folder.glob("*.json"))]
+    paths = sorted(folder.glob("*.json"))
+    found = [read_result(p) for p in paths]
+    bad = [p.name for p, r in zip(paths, found, strict=True) if r is None]
+    if bad:
+        raise BenchError(
+            f"{folder}: {', '.join(bad)} {'is' if len(bad) == 1 else 'are'} not readable "
+            "result JSON (truncated or edited); move them out of results/ or rerun those runs"
+        )
     return [r for r in found if r is not None]

@@ -25,7 +25,7 @@ from bench.loader import LoaderReport, SplitLoader, prepare_loaders
 from bench.meter import StepTimer
 from bench.model import SERModel, compile_model
 from bench.setup import RunContext
-from bench.step import Precision, Stepper, forward, resolve_precision, train_step
+from bench.step import Precision, forward, resolve_precision, train_step
 
 __all__ = ["Precision", "TrainOutcome", "resolve_precision", "train"]
 
@@ -58,7 +58,6 @@ class TrainOutcome:
     padding_fraction: float
     distinct_input_lengths: int  # padded training input lengths, over all epochs
     timer: StepTimer
-    stepper: Stepper  # for the ceiling: the same step on a fixed batch
     loader: LoaderReport
     notes: list[str] = field(default_factory=list)
     cache: CacheReport | None = None
@@ -120,7 +119,6 @@ def train(ctx: RunContext, progress: Progress = lambda event: None) -> TrainOutc
     model, data, device, stepper = ctx.model, ctx.data, ctx.device, ctx.stepper
     cfg, spec, seed, precision = ctx.cfg.train, ctx.spec, ctx.cfg.seed, ctx.precision
     dims = ctx.corpus.dimensions
-    model.to(device)
     notes: list[str] = []
     strategy, mods = spec.strategy, spec.modifiers
 
@@ -247,7 +245,6 @@ def train(ctx: RunContext, progress: Progress = lambda event: None) -> TrainOutc
         padding_fraction=float(np.mean(pads)) if pads else 0.0,
         distinct_input_lengths=distinct_lengths(orders, lengths, grid),
         timer=timer,
-        stepper=stepper,
         loader=loader_report,
         notes=notes,
         cache=cache_report,

@@ -118,9 +118,9 @@ def run_one(
     result["efficiency"]["cache"] = asdict(out.cache) if out.cache else None
     if thr.padded_audio_s_per_sample is not None:
         ceiling = measure_ceiling(
-            out.stepper,
+            ctx.stepper,
             fixed_batch(
-                out.stepper,
+                ctx.stepper,
                 cfg.train.batch_size,
                 round(thr.padded_audio_s_per_sample * 16_000),
                 len(corpus.dimensions),

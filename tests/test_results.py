@@ -11,13 +11,33 @@ def test_write_is_atomic_and_round_trips(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp file left behind
 
 
-def test_unreadable_or_foreign_files_are_ignored(tmp_path):
+def test_unreadable_or_foreign_files_are_named_not_dropped(tmp_path):
+    import pytest
+
+    from bench.errors import BenchError
+
     folder = tmp_path / "results"
     folder.mkdir()
-    (folder / "half.json").write_text('{"schema": 1, "strat')
-    (folder / "other.json").write_text(json.dumps({"schema": 999}))
     write_result(folder / "good.json", {"schema": SCHEMA, "strategy": "full", "seed": 0})
-    assert [r["strategy"] for r in load_results(tmp_path)] == ["full"]
+    (folder / "other.json").write_text(json.dumps({"schema": 999}))
+    with pytest.raises(BenchError, match=r"other.json has result schema 999; .* schemas 1 to"):
+        load_results(tmp_path)
+    (folder / "other.json").unlink()
+    (folder / "half.json").write_text('{"schema": 1, "strat')
+    with pytest.raises(BenchError, match=r"half\.json is not readable result JSON"):
+        load_results(tmp_path)
+    assert read_result(folder / "half.json") is None  # for resuming: a run to redo
+
+
+def test_schema_1_results_load_through_a_migration():
+    from pathlib import Path
+
+    fixtures = Path(__file__).parent / "fixtures"
+    results = load_results(fixtures)
+    assert results and all(
+        r["schema"] == SCHEMA and r["migrated_from_schema"] == 1 for r in results
+    )
+    assert all(isinstance(r["metrics"]["degenerate"], list) for r in results if r.get("metrics"))
 
 
 def test_nan_is_written_as_null_with_a_note(tmp_path):

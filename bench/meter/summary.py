@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from bench.meter.memory import MemoryReport
 from bench.meter.timing import ThroughputReport
+
+# Result keys that differ from the trackers' field names (results of earlier versions use them).
+RESULT_KEYS = {
+    "alloc_peak_mib": "peak_vram_alloc_mib",
+    "reserved_peak_mib": "peak_vram_reserved_mib",
+}
+_NOT_FIGURES = {"note", "notes", "unit"}
 
 
 def efficiency_section(
@@ -18,53 +27,28 @@ def efficiency_section(
     samples_trained: int,
     cpu_time_s: float,
 ) -> dict:
-    """Plain dict of every efficiency figure, units in the key names; None where not measured."""
+    """Plain dict of every efficiency figure, units in the key names; None where not measured.
+
+    Every field of the trackers' reports is a figure here under its own name: a figure added to
+    a tracker reaches the result, results.csv and the report's frame with no further edit."""
+    figures = {
+        RESULT_KEYS.get(k, k): v
+        for k, v in (asdict(thr) | asdict(mem)).items()
+        if k not in _NOT_FIGURES
+    }
     epochs = len(epoch_times)
     energy = mem.energy_j
-    return {
-        "train_samples_per_s": thr.train_samples_per_s,
-        "train_audio_s_per_s": thr.train_audio_s_per_s,
-        "train_padded_audio_s_per_s": thr.train_padded_audio_s_per_s,
-        "steps_timed": thr.steps_timed,
-        "warmup_steps": thr.warmup_steps,
-        "step_time_p50_s": thr.step_time_p50_s,
-        "step_time_p90_s": thr.step_time_p90_s,
-        "step_time_p99_s": thr.step_time_p99_s,
-        "step_time_cv": thr.step_time_cv,
-        "shape_warmup_steps": thr.shape_warmup_steps,
-        "shape_warmup_s": thr.shape_warmup_s,
-        "distinct_input_shapes": thr.distinct_input_shapes,
-        "stall_steps": thr.stall_steps,
-        "stall_s": thr.stall_s,
-        "stall_share": thr.stall_share,
+    return figures | {
         "epoch_time_s": sum(epoch_times) / epochs if epochs else None,
         "epochs": epochs,
         "cache_build_s": cache_build_s,
         "cache_mib": cache_mib,
         "time_to_best_val_s": time_to_best_s,
         "train_wall_s": train_wall_s,  # cache build, training epochs and validation
-        "peak_vram_nvml_mib": mem.peak_vram_nvml_mib,
-        "nvml_source": mem.nvml_source,
-        "mean_vram_nvml_mib": mem.mean_vram_nvml_mib,
-        "p99_vram_nvml_mib": mem.p99_vram_nvml_mib,
-        "peak_device_used_mib": mem.peak_device_used_mib,
-        "device_baseline_mib": mem.device_baseline_mib,
-        "peak_vram_alloc_mib": thr.alloc_peak_mib,  # the whole run's, cache build included
-        "peak_vram_reserved_mib": thr.reserved_peak_mib,
-        "alloc_peak_cache_mib": thr.alloc_peak_cache_mib,
-        "alloc_peak_train_mib": thr.alloc_peak_train_mib,
-        "alloc_mean_train_mib": thr.alloc_mean_train_mib,
-        "alloc_p99_train_mib": thr.alloc_p99_train_mib,
-        "alloc_peak_warmup_mib": thr.alloc_peak_warmup_mib,
-        "alloc_peak_eval_mib": thr.alloc_peak_eval_mib,
-        "gpu_util_mean_pct": mem.gpu_util_mean_pct,
-        "energy_j": energy,
         "energy_j_per_epoch": None if energy is None or not epochs else energy / epochs,
         "energy_j_per_sample": None
         if energy is None or not samples_trained
         else energy / samples_trained,
-        "nvml_samples": mem.nvml_samples,
-        "peak_rss_mib": mem.peak_rss_mib,
         "cpu_time_s": cpu_time_s,
     }
 
