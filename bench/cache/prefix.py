@@ -195,7 +195,7 @@ def _plan(
         # cropping. Editing that code (or upgrading the libraries) invalidates every store.
         preprocessing=source_digest(bench.audio, AudioDataset, collate)
         + f" torchaudio {torchaudio.__version__} soundfile {soundfile.__version__}",
-        model_code=source_digest(type(model))
+        model_code=hashlib.sha256(model.code_fingerprint().encode()).hexdigest()
         + f" torch {torch.__version__} transformers {transformers.__version__}",
         clips=hashlib.sha256("\n".join(sorted(distinct)).encode()).hexdigest(),
     )
@@ -216,7 +216,7 @@ def build_store(
     """Run the frozen part over `clips` in eval mode and append each clip's valid rows."""
     was_training = model.training
     model.eval()
-    if model.backbone.config.feat_extract_norm == "group":
+    if model.cnn_normalises_over_time:
         # GroupNorm over time sees the padding, so a clip's features would depend on its batch
         # mates. One clip per batch gives each clip its own, padding-free features, so the cache
         # can be keyed by content alone.
