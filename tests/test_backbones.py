@@ -206,3 +206,38 @@ def test_known_architectures_have_the_real_checkpoints_sizes(name, family, param
 
 def test_every_known_architecture_is_a_supported_family():
     assert {a.family for a in KNOWN_ARCHITECTURES.values()} == set(FAMILIES)
+
+
+@pytest.fixture(scope="module")
+def smoke_corpus(synth_dir):
+    from bench.datasets import load_dataset
+    from tests.conftest import TINY_SPEC
+
+    return load_dataset("synthetic", str(synth_dir), seed=0, strict=False, synthetic=TINY_SPEC)
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_a_saved_checkpoint_of_every_family_trains_in_the_smoke_setup(
+    name, tiny_config, smoke_corpus, tmp_path, monkeypatch
+):
+    """`--model DIR --weights pretrained` with full, partial2+amp+cache and lora."""
+    import dataclasses
+
+    from bench import worker
+
+    monkeypatch.setenv("SERBENCH_PREFIX_CACHE", str(tmp_path / "cache"))
+    arch = PRESETS[name]
+    torch.manual_seed(0)
+    AutoModel.from_config(AutoConfig.for_model(arch.family, **arch.settings)).save_pretrained(
+        tmp_path / "ckpt"
+    )
+    base = dataclasses.replace(
+        tiny_config.with_train(max_epochs=1), model=str(tmp_path / "ckpt"), weights="pretrained"
+    )
+    for spelling in ("full", "partial2+amp+cache", "lora"):
+        result = worker.run_one(dataclasses.replace(base, strategy=spelling), corpus=smoke_corpus)
+        assert result["status"] == "ok", spelling
+        assert result["model"]["weights"] == "pretrained"
+        assert not any("RANDOM-INIT" in n for n in result["notes"])
+        assert result["model"]["architecture"]["family"] == arch.family
+        assert (result["efficiency"]["cache"] is not None) == spelling.endswith("+cache")
