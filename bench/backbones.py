@@ -8,13 +8,15 @@ silently drops WavLM's weights. A checkpoint of a family the split forward does 
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig
+from transformers.utils import logging as hf_logging
 
 from bench.errors import BenchError
 from bench.families import family_of, supported
@@ -178,9 +180,23 @@ def _random_init(config: PretrainedConfig, seed: int, note: str | None) -> Loade
     return LoadedBackbone(AutoModel.from_config(config), "random-init", note)
 
 
+@contextlib.contextmanager
+def _quiet_load_report() -> Iterator[None]:
+    """transformers prints a load report per model; the missing tensors it lists are handled
+    below (named, an error or a RANDOM-INIT note), and its unexpected ones are expected: the
+    task head of a finetuned checkpoint and SpecAugment's mask embedding, which we leave out."""
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
 def _pretrained(name: str, config: PretrainedConfig, weights: str) -> LoadedBackbone:
     family_of(config, name)
-    model, info = AutoModel.from_pretrained(name, config=config, output_loading_info=True)
+    with _quiet_load_report():
+        model, info = AutoModel.from_pretrained(name, config=config, output_loading_info=True)
     missing = list(info.get("missing_keys") or [])
     if not missing:
         return LoadedBackbone(model, "pretrained", None)
