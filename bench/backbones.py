@@ -30,22 +30,35 @@ class Architecture:
     settings: Mapping[str, object] = field(default_factory=dict)
 
 
+def _scaled(
+    family: str,
+    width: int,
+    layers: int,
+    heads: int,
+    ffn: int,
+    pos: tuple[int, int],
+    **extra: object,
+) -> Architecture:
+    """A base architecture scaled down; the CNN has `width` channels; `pos`: positional
+    convolution (kernel, groups)."""
+    settings: dict[str, object] = dict(
+        hidden_size=width,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=ffn,
+        conv_dim=(width,) * 7,
+        num_conv_pos_embeddings=pos[0],
+        num_conv_pos_embedding_groups=pos[1],
+    )
+    return Architecture(family, settings | extra)
+
+
 def _tiny(family: str, **extra: object) -> Architecture:
     # tiny-* (tests, smoke) use the per-frame LayerNorm CNN of the large checkpoints: its valid
     # frames do not depend on padding, so cached and uncached runs agree exactly. (GroupNorm
-    # normalises over time, padding included.)
-    settings: dict[str, object] = dict(
-        hidden_size=32,
-        num_hidden_layers=4,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=(32,) * 7,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4,
-    )
-    if family != "data2vec-audio":  # data2vec's CNN has LayerNorm in every layer, no option
-        settings["feat_extract_norm"] = "layer"
-    return Architecture(family, settings | extra)
+    # normalises over time, padding included.) data2vec's CNN has LayerNorm, no option.
+    norm = {} if family == "data2vec-audio" else {"feat_extract_norm": "layer"}
+    return _scaled(family, 32, 4, 2, 64, (16, 4), **(norm | extra))
 
 
 # Built without the network and never pretrained.
@@ -58,18 +71,7 @@ PRESETS: dict[str, Architecture] = {
     # wav2vec2-base scaled down, GroupNorm feature encoder included (per-frame LayerNorm also
     # removes the energy contour, which made it learn the synthetic corpus's arousal and
     # dominance cues far worse).
-    "small-w2v2": Architecture(
-        "wav2vec2",
-        dict(
-            hidden_size=128,
-            num_hidden_layers=6,
-            num_attention_heads=4,
-            intermediate_size=512,
-            conv_dim=(128,) * 7,
-            num_conv_pos_embeddings=32,
-            num_conv_pos_embedding_groups=8,
-        ),
-    ),
+    "small-w2v2": _scaled("wav2vec2", 128, 6, 4, 512, (32, 8)),
 }
 
 # The large checkpoints' layout: 24 pre-LN layers of width 1024, per-frame LayerNorm CNN.

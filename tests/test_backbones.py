@@ -22,6 +22,7 @@ from bench.errors import BenchError
 from bench.families import FAMILIES, TARGET_NAMES
 from bench.model import SERModel, build_model
 from strategies import parse_strategy
+from tests.conftest import padded_pair as _inputs
 
 TINY = [name for name in PRESETS if name.startswith("tiny-")]
 
@@ -48,14 +49,6 @@ def _model(case: str, spelling: str = "full") -> SERModel:
     strategy.apply(model)
     model.frozen_prefix_layers = strategy.first_trainable_layer(model.num_layers) or 0
     return model.eval()
-
-
-def _inputs() -> tuple[torch.Tensor, torch.Tensor]:
-    x = torch.randn(2, 16_000, generator=torch.Generator().manual_seed(1))
-    mask = torch.ones(2, 16_000, dtype=torch.long)
-    mask[1, 9_000:] = 0
-    x[1, 9_000:] = 0
-    return x, mask
 
 
 def test_the_tiny_presets_cover_every_family():
