@@ -92,18 +92,20 @@ def supported() -> str:
     return ", ".join(FAMILIES)
 
 
-def family_of(config: Any, name: str = "the model") -> Family:
-    """The family of `config`; BenchError for one the split forward does not support."""
+def family_of(config: Any, name: str | None = None) -> Family:
+    """The family of `config` (of `--model name`); BenchError for one the split forward does
+    not support."""
+    what = f"--model {name}" if name else "the backbone"
     family = FAMILIES.get(config.model_type)
     if family is None:
         raise BenchError(
-            f"--model {name} is a {config.model_type!r} checkpoint; serbench supports the "
-            f"speech SSL families {supported()} (any hub id or save_pretrained folder of these)"
+            f"{what} is a {config.model_type!r} checkpoint; serbench supports the speech SSL "
+            f"families {supported()} (any hub id or save_pretrained folder of these)"
         )
     if getattr(config, "add_adapter", False):
         # The convolutional adapter after the encoder is not part of the split forward.
         raise BenchError(
-            f"--model {name} has add_adapter=True (a convolutional adapter after the encoder), "
-            f"which serbench does not run; use the checkpoint without it"
+            f"{what} has add_adapter=True (a convolutional adapter after the encoder), which "
+            f"serbench does not run; use the checkpoint without it"
         )
     return family

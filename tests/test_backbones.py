@@ -234,3 +234,10 @@ def test_a_saved_checkpoint_of_every_family_trains_in_the_smoke_setup(
         assert not any("RANDOM-INIT" in n for n in result["notes"])
         assert result["model"]["architecture"]["family"] == arch.family
         assert (result["efficiency"]["cache"] is not None) == spelling.endswith("+cache")
+
+
+def test_a_checkpoint_with_a_convolutional_adapter_is_refused(tmp_path):
+    arch = PRESETS["tiny-w2v2"]
+    AutoConfig.for_model(arch.family, **arch.settings, add_adapter=True).save_pretrained(tmp_path)
+    with pytest.raises(BenchError, match=f"--model {tmp_path} has add_adapter=True"):
+        architecture_config(str(tmp_path))
