@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: install test bench smoke report lint format bench-micro bench-data clean bench-meter gpu-check bench-cache
+.PHONY: install test bench smoke report lint format bench-micro bench-data clean bench-meter gpu-check bench-cache bench-ceiling
 
 install: $(STAMP)
 
@@ -58,6 +58,12 @@ GPU_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
 gpu-check:
 	PYTHONPATH=. $(GPU_PY) -m pytest tests/gpu -q -s -p no:cacheprovider
 	PYTHONPATH=. $(GPU_PY) -m bench.run --profile gpu-check --strategies all --out reports/gpu-check $(ARGS)
+	PYTHONPATH=. $(GPU_PY) -m bench.bench_ceiling reports/gpu-check
+
+# Each strategy's ceiling (the same step on a fixed batch on the device, no loader, no meter)
+# next to what the sweep in DIR measured (default reports/quick, from `make bench` on a CPU).
+bench-ceiling: install
+	HF_HUB_OFFLINE=1 $(PY) -m bench.bench_ceiling $(or $(DIR),reports/quick) $(ARGS)
 
 bench-meter: install
 	HF_HUB_OFFLINE=1 $(PY) -m bench.bench_meter $(ARGS)

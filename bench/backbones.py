@@ -54,9 +54,9 @@ def _scaled(
 
 
 def _tiny(family: str, **extra: object) -> Architecture:
-    # tiny-* (tests, smoke) use the per-frame LayerNorm CNN of the large checkpoints: its valid
-    # frames do not depend on padding, so cached and uncached runs agree exactly. (GroupNorm
-    # normalises over time, padding included.) data2vec's CNN has LayerNorm, no option.
+    # tiny-* (tests, smoke) use the per-frame LayerNorm CNN of the large checkpoints, as
+    # tiny-w2v2 always has; tests switch the base models' GroupNorm on where it matters.
+    # data2vec's CNN has LayerNorm in every convolution, no option.
     norm = {} if family == "data2vec-audio" else {"feat_extract_norm": "layer"}
     return _scaled(family, 32, 4, 2, 64, (16, 4), **(norm | extra))
 

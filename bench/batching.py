@@ -8,6 +8,9 @@ clips of similar length still change batch mates from epoch to epoch.
 
 from __future__ import annotations
 
+import bisect
+import functools
+import multiprocessing as mp
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +21,54 @@ from bench.datasets import Utterance
 
 # Lengths are jittered by up to +-2% before sorting: the padding this leaves is about that much.
 LENGTH_JITTER = 0.02
+# The CNN of every wav2vec2-family model (kernels 10,3,3,3,3,2,2; strides 5,2,2,2,2,2,2) turns
+# L samples into T = floor((L - 400) / 320) + 1 frames: lengths 400 + 320 * (T - 1) waste none.
+FRAME_RECEPTIVE, FRAME_STRIDE = 400, 320
+# Batches are padded up to one of at most this many lengths. Under fp16/bf16 the first step at a
+# new input shape costs 5-10 steady steps on an H100 (cuDNN builds its convolution plans), and
+# padding each batch to its own longest clip made nearly every step a new shape.
+MAX_LENGTHS = 32
+# fork starts a worker in ~0.05 s; spawn re-imports torch in each (seconds). Workers only read
+# files and build numpy arrays, never CUDA, so forking a process that uses CUDA is safe.
+WORKER_START_METHOD = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+
+
+def frames_of(samples: int) -> int:
+    """Frames the CNN makes of `samples` samples (0 below one receptive field)."""
+    return max(0, (samples - FRAME_RECEPTIVE) // FRAME_STRIDE + 1)
+
+
+def frame_aligned(samples: int) -> int:
+    """The smallest length >= `samples` that ends exactly on a frame boundary."""
+    t = max(1, -(-(samples - FRAME_RECEPTIVE) // FRAME_STRIDE) + 1)
+    return FRAME_RECEPTIVE + FRAME_STRIDE * (t - 1)
+
+
+@dataclass(frozen=True)
+class LengthGrid:
+    """The input lengths (samples, ascending, frame-aligned) that batches are padded up to.
+
+    Grid points sit at evenly spaced quantiles of the corpus's clip lengths, so they are dense
+    where clips are many: on MSP-Podcast-like durations 32 points add ~1.5% padding on top of the
+    bucketing's own. Derived from every split's lengths, so evaluation maps onto the same shapes.
+    """
+
+    lengths: tuple[int, ...]
+
+    @classmethod
+    def from_lengths(cls, lengths: list[int], n: int = MAX_LENGTHS) -> LengthGrid:
+        if not lengths:
+            return cls(())
+        qs = np.quantile(np.asarray(lengths, dtype=np.float64), np.arange(1, n + 1) / n)
+        return cls(tuple(sorted({frame_aligned(int(np.ceil(q))) for q in qs})))
+
+    def pad_to(self, samples: int) -> int:
+        """The grid length a batch whose longest clip has `samples` samples is padded to."""
+        if not self.lengths:
+            return samples
+        i = bisect.bisect_left(self.lengths, samples)
+        # Longer than the grid (a clip outside the corpus the grid was made from): its own length.
+        return self.lengths[i] if i < len(self.lengths) else frame_aligned(samples)
 
 
 def bucket_batches(
@@ -49,14 +100,26 @@ def random_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[
     return [order[i : i + batch_size].tolist() for i in range(0, n, batch_size)]
 
 
-def padding_fraction(batches: list[list[int]], lengths: list[int]) -> float:
-    """Share of padded samples over all samples in the padded batches (0..1)."""
+def padding_fraction(
+    batches: list[list[int]], lengths: list[int], grid: LengthGrid | None = None
+) -> float:
+    """Share of padded samples over all samples in the padded batches (0..1); with `grid`,
+    batches are padded up to its lengths rather than to their longest clip."""
     padded = real = 0
     for batch in batches:
         ls = [lengths[i] for i in batch]
-        padded += max(ls) * len(ls)
+        padded += (grid.pad_to(max(ls)) if grid else max(ls)) * len(ls)
         real += sum(ls)
     return 1.0 - real / padded if padded else 0.0
+
+
+def distinct_lengths(
+    batches: list[list[int]], lengths: list[int], grid: LengthGrid | None = None
+) -> int:
+    """How many different padded input lengths `batches` have."""
+    return len(
+        {(grid.pad_to(m) if grid else m) for m in (max(lengths[i] for i in b) for b in batches)}
+    )
 
 
 @dataclass
@@ -72,11 +135,17 @@ class Batch:
         """Audio seconds the model computes on, padding included."""
         return self.inputs.numel() / 16_000
 
+    @property
+    def shape(self) -> torch.Size:
+        return self.inputs.shape
+
     def to(self, device: torch.device) -> Batch:
+        # All non-blocking (the loader pins them): a blocking copy would wait for the GPU to
+        # finish the previous step.
         return Batch(
             self.inputs.to(device, non_blocking=True),
-            self.attention_mask.to(device),
-            self.targets.to(device),
+            self.attention_mask.to(device, non_blocking=True),
+            self.targets.to(device, non_blocking=True),
             self.index,
             self.audio_seconds,
         )
@@ -108,6 +177,7 @@ class AudioDataset(torch.utils.data.Dataset):
         self.offsets = (
             np.random.default_rng([seed, 5]).random(len(utts)) if train else np.full(len(utts), 0.5)
         )
+        self.waves: list[np.ndarray] | None = None  # set by `preload`
 
     def __len__(self) -> int:
         return len(self.utts)
@@ -118,15 +188,37 @@ class AudioDataset(torch.utils.data.Dataset):
         return [min(round(u.seconds * TARGET_SR), cap) for u in self.utts]
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, tuple[float, ...], int]:
+        if self.waves is not None:
+            return self.waves[i], self.utts[i].labels, i
+        return self.decode(i), self.utts[i].labels, i
+
+    def decode(self, i: int) -> np.ndarray:
+        """Clip `i`, decoded, cropped to its fixed window and normalised (float32)."""
         wave = load_audio(self.utts[i].path, self.max_seconds, float(self.offsets[i]))
-        return normalize(wave).astype(np.float32, copy=False), self.utts[i].labels, i
+        return normalize(wave).astype(np.float32, copy=False)
+
+    def decoded_bytes(self) -> int:
+        """Memory that `preload` takes (float32 samples)."""
+        return 4 * sum(self.lengths())
+
+    def preload(self, threads: int) -> None:
+        """Decode every clip once, in `threads` threads (libsndfile and the resampler release
+        the GIL); items are then served from memory."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max(1, threads)) as pool:
+            self.waves = list(pool.map(self.decode, range(len(self.utts))))
 
 
-def collate(items: list[tuple[np.ndarray, tuple[float, ...], int]]) -> Batch:
+def collate(
+    items: list[tuple[np.ndarray, tuple[float, ...], int]], grid: LengthGrid | None = None
+) -> Batch:
+    """Zero-padded batch: to the longest clip, or up to the next length of `grid`."""
     # Assembled in numpy, then wrapped: torch's intra-op threads only add contention to copies
     # this small (3-4x slower on a busy 2-core machine), and the loader's main process has them.
     lens = np.array([len(w) for w, _, _ in items])
-    inputs = np.zeros((len(items), int(lens.max())), dtype=np.float32)
+    width = int(lens.max()) if grid is None else grid.pad_to(int(lens.max()))
+    inputs = np.zeros((len(items), width), dtype=np.float32)
     for j, (w, _, _) in enumerate(items):
         inputs[j, : len(w)] = w
     mask = (np.arange(inputs.shape[1])[None, :] < lens[:, None]).astype(np.int64)
@@ -142,14 +234,25 @@ def collate(items: list[tuple[np.ndarray, tuple[float, ...], int]]) -> Batch:
 
 
 def make_loader(
-    ds: AudioDataset, batches: list[list[int]], num_workers: int
+    ds: torch.utils.data.Dataset,
+    batches,
+    num_workers: int,
+    grid: LengthGrid | None = None,
+    persistent: bool = False,
 ) -> torch.utils.data.DataLoader:
+    """A DataLoader over `batches` (lists of indices). Workers start with an explicit method:
+    inside a run process started with spawn, the default would be spawn too, and each worker
+    would import torch and transformers again (~6 s on 2 cores, ~11 s on a GPU host)."""
+    workers = dict(
+        persistent_workers=persistent,
+        multiprocessing_context=WORKER_START_METHOD,
+    )
     return torch.utils.data.DataLoader(
         ds,
         batch_sampler=batches,
-        collate_fn=collate,
+        collate_fn=functools.partial(collate, grid=grid),
         num_workers=num_workers,
-        persistent_workers=False,
+        **(workers if num_workers > 0 else {}),
         pin_memory=torch.cuda.is_available(),
         # Its own generator, so creating an iterator does not draw from the global RNG that
         # dropout uses: cached and uncached runs then see the same dropout masks.

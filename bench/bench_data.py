@@ -28,12 +28,14 @@ import soundfile as sf
 from bench.adapters.base import Utterance
 from bench.batching import (
     AudioDataset,
+    LengthGrid,
     bucket_batches,
-    make_loader,
+    distinct_lengths,
     padding_fraction,
     random_batches,
 )
 from bench.errors import BenchError
+from bench.loader import prepare_loaders
 
 # MSP-Podcast segments are cut to 2.75-11 s; their durations are roughly lognormal around 5 s.
 MSP_MEDIAN_S, MSP_SIGMA, MSP_RANGE_S = 5.3, 0.3, (2.75, 11.0)
@@ -57,21 +59,34 @@ def msp_like_durations(n: int, seed: int = 0) -> np.ndarray:
 @dataclass(frozen=True)
 class PaddingFigures:
     batch_size: int
-    bucketed: float  # padding fraction, 0..1, mean over epochs
+    bucketed: float  # padding fraction, 0..1, mean over epochs: each batch to its longest clip
+    bucketed_grid: float  # the same batches padded up to the run's bounded lengths (the trainer)
     random: float
+    distinct: int  # distinct input lengths in one epoch (most over epochs), own-longest padding
+    distinct_grid: int  # likewise, bounded lengths
 
 
 def padding_figures(
     durations: np.ndarray, batch_sizes: tuple[int, ...], epochs: int = 3
 ) -> list[PaddingFigures]:
     lengths = [round(s * 16_000) for s in durations]
+    grid = LengthGrid.from_lengths(lengths)
     out = []
     for bs in batch_sizes:
-        b = [padding_fraction(bucket_batches(lengths, bs, 0, e), lengths) for e in range(epochs)]
+        orders = [bucket_batches(lengths, bs, 0, e) for e in range(epochs)]
         r = [
             padding_fraction(random_batches(len(lengths), bs, 0, e), lengths) for e in range(epochs)
         ]
-        out.append(PaddingFigures(bs, float(np.mean(b)), float(np.mean(r))))
+        out.append(
+            PaddingFigures(
+                bs,
+                float(np.mean([padding_fraction(o, lengths) for o in orders])),
+                float(np.mean([padding_fraction(o, lengths, grid) for o in orders])),
+                float(np.mean(r)),
+                max(distinct_lengths(o, lengths) for o in orders),
+                max(distinct_lengths(o, lengths, grid) for o in orders),
+            )
+        )
     return out
 
 
@@ -106,30 +121,40 @@ def write_corpus(
 @dataclass(frozen=True)
 class LoaderFigures:
     corpus: str
-    workers: int
+    mode: str  # "memory" (decoded once, before training) or "N workers" (persistent, forked)
     audio_s_per_s: float  # real (unpadded) audio seconds per wall second, after the first batch
     clips_per_s: float  # likewise
-    first_batch_s: float  # start-up: worker processes, first decode (paid once per epoch)
+    first_batch_s: float  # start-up: decoding into memory, or starting the workers (once a run)
 
 
 def loader_throughput(
-    utts: list[Utterance], corpus: str, workers: int, batch_size: int, max_seconds: float | None
+    utts: list[Utterance],
+    corpus: str,
+    workers: int | None,
+    batch_size: int,
+    max_seconds: float | None,
 ) -> LoaderFigures:
-    """One epoch through the trainer's loader; steady-state rates exclude the first batch."""
+    """One epoch through the trainer's loader (`workers` None: decoded into memory first);
+    steady-state rates exclude the first batch."""
     ds = AudioDataset(utts, max_seconds, seed=0, train=True)
     order = bucket_batches(ds.lengths(), batch_size, seed=0, epoch=0)
     if len(order) < 2:
         raise BenchError(f"{len(utts)} clips make one batch of {batch_size}; use more --clips")
-    audio, clips, t_first = 0.0, 0, 0.0
+    grid = LengthGrid.from_lengths(ds.lengths())
     t0 = time.perf_counter()
-    for step, batch in enumerate(make_loader(ds, order, workers)):
+    loaders, _ = prepare_loaders(
+        {"train": ds}, grid, workers or 0, "on" if workers is None else "off"
+    )
+    audio, clips, t_first = 0.0, 0, 0.0
+    for step, batch in enumerate(loaders["train"].batches(order)):
         if step == 0:
             t_first = time.perf_counter()
             continue
         audio += batch.audio_seconds
         clips += len(batch.index)
     wall = time.perf_counter() - t_first
-    return LoaderFigures(corpus, workers, audio / wall, clips / wall, t_first - t0)
+    mode = "memory" if workers is None else f"{workers} workers"
+    return LoaderFigures(corpus, mode, audio / wall, clips / wall, t_first - t0)
 
 
 def consumed_audio_s_per_s(results_dir: Path) -> float | None:
@@ -170,7 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     for f in padding_figures(durations, (8, 16, 32)):
         print(
-            f"  batch {f.batch_size:>2}: length-bucketed {100 * f.bucketed:5.2f} %   random {100 * f.random:5.2f} %"
+            f"  batch {f.batch_size:>2}: length-bucketed {100 * f.bucketed:5.2f} % "
+            f"({f.distinct} input lengths an epoch)   bucketed + bounded lengths "
+            f"{100 * f.bucketed_grid:5.2f} % ({f.distinct_grid} lengths; the trainer)   "
+            f"random {100 * f.random:5.2f} %"
         )
 
     figures: list[LoaderFigures] = []
@@ -184,11 +212,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"batch {args.batch_size}, crop {args.max_seconds:g} s (steady state after the "
                 "first batch):"
             )
-            for w in workers:
+            for w in [None, *workers]:
                 f = loader_throughput(utts, label, w, args.batch_size, args.max_seconds)
                 figures.append(f)
                 print(
-                    f"  workers {w}: {f.audio_s_per_s:8.0f} audio-s/s  ({f.clips_per_s:.0f} clips/s; "
+                    f"  {f.mode:>10}: {f.audio_s_per_s:8.0f} audio-s/s  ({f.clips_per_s:.0f} clips/s; "
                     f"first batch after {f.first_batch_s:.2f} s)"
                 )
     if args.results:

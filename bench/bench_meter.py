@@ -12,14 +12,12 @@ import argparse
 import statistics
 import time
 
-import torch
-
-from bench.batching import collate
-from bench.ccc import ccc_loss
+from bench.ceiling import fixed_batch
 from bench.environment import describe_device, pick_device
 from bench.meter import MemoryTracker, StepTimer
 from bench.meter.timing import synchronize
 from bench.model import build_model
+from bench.step import make_stepper, resolve_precision, train_step
 from strategies import parse_strategy
 
 
@@ -40,24 +38,19 @@ def main(argv: list[str] | None = None) -> int:
     spec = parse_strategy(args.strategy)
     model, loaded = build_model(args.model, "random", 0, spec.strategy)
     model.to(device).train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
-    g = torch.Generator().manual_seed(0)
-    items = [
-        (torch.randn(int(args.seconds * 16_000), generator=g).numpy(), (0.0, 0.1 * i, -0.1), i)
-        for i in range(args.batch_size)
-    ]
-    batch = collate(items)
-    inputs, mask, targets = (
-        batch.inputs.to(device),
-        batch.attention_mask.to(device),
-        batch.targets.to(device),
+    precision = resolve_precision(spec.modifiers.precision, device)
+    stepper = make_stepper(model, spec.strategy, precision, device, 1e-5, 1e-3, 0.01)
+    batch = fixed_batch(
+        stepper,
+        args.batch_size,
+        round(args.seconds * 16_000),
+        3,
+        spec.modifiers.cache_dtype if spec.modifiers.cache else None,
     )
+    steps = iter(range(10**9))
 
     def step() -> None:
-        loss = ccc_loss(model(inputs, mask).float(), targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(stepper, batch, next(steps))
 
     def block(metered: bool) -> float:
         synchronize(device)

@@ -57,10 +57,6 @@ class Family:
         """Pre-layer-norm layers with the encoder's LayerNorm after the last layer (large models)."""
         return bool(getattr(config, "do_stable_layer_norm", False))
 
-    def cnn_normalises_over_time(self, config: Any) -> bool:
-        """GroupNorm in the CNN normalises over time, padding included (data2vec has LayerNorm)."""
-        return getattr(config, "feat_extract_norm", "layer") == "group"
-
     def pos_conv(self, config: Any) -> tuple[int, int]:
         """(number of positional convolutions, kernel width)."""
         if self.pos_conv_stack:

@@ -74,11 +74,6 @@ class SERModel(nn.Module):
     def num_layers(self) -> int:
         return len(self.layers)
 
-    @property
-    def cnn_normalises_over_time(self) -> bool:
-        """Whether a clip's CNN features depend on the padding of its batch (GroupNorm)."""
-        return self.family.cnn_normalises_over_time(self.backbone.config)
-
     def architecture(self) -> dict:
         """The backbone in plain data, for results and the report's header."""
         cfg = self.backbone.config
@@ -148,7 +143,7 @@ class SERModel(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Waveform (B, S) -> hidden state entering layer 0 (B, T, D) and the frame mask (B, T)."""
         bb = self.backbone
-        feats = bb.feature_extractor(input_values).transpose(1, 2)
+        feats = self.encode_waveform(input_values, attention_mask).transpose(1, 2)
         mask = self.frame_mask(attention_mask, feats.shape[1])
         projected = bb.feature_projection(feats)
         # wav2vec2, WavLM, data2vec also return the normalised CNN features; HuBERT does not.
@@ -159,6 +154,34 @@ class SERModel(nn.Module):
         if not self.stable_layer_norm:
             hidden = enc.layer_norm(hidden)
         return enc.dropout(hidden), mask
+
+    def encode_waveform(
+        self, input_values: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """The CNN feature encoder, (B, S) -> (B, C, T), blind to padding.
+
+        The base models' first convolution (wav2vec2, HuBERT, WavLM; data2vec-audio has
+        per-frame LayerNorms) is followed by a GroupNorm with one group per channel:
+        it normalises each channel over time, padding included, so a zero-padded clip's valid
+        frames would depend on how much padding its batch mates forced on it. Here the first
+        layer is normalised over each clip's own samples only, which makes every valid frame equal
+        to the clip's unpadded forward (a test checks it), and padding to bounded lengths free.
+        Models with per-frame LayerNorm (stable layer norm) need nothing: padding never reaches
+        a valid frame.
+        """
+        fe = self.backbone.feature_extractor
+        first = fe.conv_layers[0]
+        norm = getattr(first, "layer_norm", None)
+        if not isinstance(norm, nn.GroupNorm):
+            return fe(input_values)
+        hidden = first.conv(input_values[:, None])
+        kernel, stride = first.conv.kernel_size[0], first.conv.stride[0]
+        valid = ((attention_mask.sum(1) - kernel) // stride + 1).clamp_min(1)
+        hidden = masked_instance_norm(hidden, valid, norm)
+        hidden = first.activation(hidden)
+        for layer in fe.conv_layers[1:]:
+            hidden = layer(hidden)
+        return hidden
 
     def positional(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The positional convolution's output for `hidden` (B, T, D) whose padded frames are 0."""
@@ -179,6 +202,11 @@ class SERModel(nn.Module):
     def layer_inputs(self, hidden: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """What every encoder layer takes besides the hidden state, for a batch of `hidden`."""
         if not self.family.relative_position_bias:
+            if self.backbone.config._attn_implementation == "sdpa":
+                # What transformers builds for SDPA (True = attend), without its check whether
+                # the mask may be dropped: that check reads the mask on the host, a
+                # synchronisation that idled the GPU once every step.
+                return {"attention_mask": mask[:, None, None, :]}
             attn = create_bidirectional_mask(
                 config=self.backbone.config, inputs_embeds=hidden, attention_mask=mask
             )
@@ -278,6 +306,30 @@ class SERModel(nn.Module):
         return self.pool_head(self.run_layers(hidden, mask, start, self.num_layers), mask)
 
 
+def masked_instance_norm(
+    hidden: torch.Tensor, valid: torch.Tensor, norm: nn.GroupNorm
+) -> torch.Tensor:
+    """`norm` (a GroupNorm with one group per channel) over each clip's first `valid` frames
+    only: (B, C, T) -> (B, C, T), float32. Frames past `valid` hold values no valid frame of the
+    next layers reads. Computed on the device without reading `valid` on the host (no
+    synchronisation), in float32 whatever the autocast dtype, as GroupNorm itself is."""
+    if norm.num_groups != norm.num_channels:
+        raise BenchError(
+            f"the feature encoder's GroupNorm has {norm.num_groups} groups for "
+            f"{norm.num_channels} channels; only one group per channel (wav2vec2-base) is supported"
+        )
+    with torch.autocast(hidden.device.type, enabled=False):
+        h = hidden.float()
+        m = (torch.arange(h.shape[-1], device=h.device)[None, :] < valid[:, None]).float()
+        n = m.sum(1)[:, None, None]  # (B, 1, 1)
+        # Masked sums as batched matrix products: no (B, C, T) temporary for h * mask.
+        mean = torch.bmm(h, m[:, :, None]) / n
+        centred = h - mean
+        var = torch.bmm(centred * centred, m[:, :, None]) / n
+        scale = torch.rsqrt(var + norm.eps) * norm.weight[None, :, None]
+        return torch.addcmul(norm.bias[None, :, None], centred, scale)
+
+
 def compile_model(model: SERModel, backend: str, device: torch.device) -> str:
     """torch.compile the feature encoder, every encoder layer and the head, in place, and say
     how (a note for the result).
@@ -313,10 +365,14 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     return total, trainable
 
 
-def build_model(name: str, weights: str, seed: int, strategy) -> tuple[SERModel, LoadedBackbone]:
-    """Load the backbone, attach the seeded head, freeze everything, then let the strategy unfreeze."""
+def build_model(
+    name: str, weights: str, seed: int, strategy, n_outputs: int = 3
+) -> tuple[SERModel, LoadedBackbone]:
+    """Load the backbone, attach the seeded head with `n_outputs` outputs (one per label
+    dimension), freeze everything, then let the strategy unfreeze. The head is built before the
+    strategy touches anything, so every strategy starts from the same head for a seed."""
     loaded = load_backbone(name, weights, seed)
-    model = SERModel(loaded.model, head_seed=seed + 1_000_003)
+    model = SERModel(loaded.model, head_seed=seed + 1_000_003, n_outputs=n_outputs)
     for p in model.backbone.parameters():
         p.requires_grad = False
     strategy.validate(model.num_layers)

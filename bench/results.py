@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -18,8 +19,41 @@ def result_path(out_dir: str | Path, strategy: str, seed: int, model: str | None
     return Path(out_dir) / "results" / f"{safe}__seed{seed}.json"
 
 
+def log_path(result: str | Path) -> Path:
+    """Where the run whose result is at `result` writes its output: <run dir>/logs/<name>.log."""
+    result = Path(result)
+    return result.parent.parent / "logs" / f"{result.stem}.log"
+
+
+def _finite(value, where: str, found: list[str]):
+    if isinstance(value, float) and not math.isfinite(value):
+        found.append(where)
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v, f"{where}.{k}" if where else str(k), found) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v, f"{where}[{i}]", found) for i, v in enumerate(value)]
+    return value
+
+
+def finite_or_null(result: dict) -> tuple[dict, list[str]]:
+    """`result` with every NaN or infinity replaced by None (JSON has neither), and where they were."""
+    found: list[str] = []
+    return _finite(result, "", found), found
+
+
 def write_result(path: str | Path, result: dict) -> None:
-    """Write via a temporary file + fsync + rename, so a killed process never leaves half a file."""
+    """Write via a temporary file + fsync + rename, so a killed process never leaves half a file.
+
+    A NaN or infinity (a diverged run's CCC or loss) is written as null, and a note names the
+    fields: the run is kept, never lost to a JSON error."""
+    result, non_finite = finite_or_null(result)
+    if non_finite:
+        shown = ", ".join(non_finite[:8]) + (
+            f" and {len(non_finite) - 8} more" if len(non_finite) > 8 else ""
+        )
+        result.setdefault("notes", [])
+        result["notes"] = [*result["notes"], f"non-finite values written as null: {shown}"]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)

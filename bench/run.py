@@ -104,6 +104,20 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--batch-size", type=int, default=None, help="override the profile's batch size"
     )
+    ap.add_argument(
+        "--num-workers",
+        type=int,
+        default=None,
+        help="data loader worker processes, used when the decoded audio is not held in memory "
+        "(profile default)",
+    )
+    ap.add_argument(
+        "--preload",
+        default=None,
+        choices=["auto", "on", "off"],
+        help="decode every clip into memory once before training (auto: when it fits in 25%% "
+        "of the available memory; default)",
+    )
     ap.add_argument("--strict", action="store_true", help="any bad manifest row is an error")
     measure = ap.add_argument_group("measurement")
     measure.add_argument(
@@ -189,6 +203,7 @@ def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
         ("--warmup-steps", "warmup_steps", 0),
         ("--warmup-seconds", "warmup_seconds", 0),
         ("--max-seconds", "max_seconds", 1e-3),
+        ("--num-workers", "num_workers", 0),
     ):
         value = getattr(args, flag[2:].replace("-", "_"))
         if value is None:
@@ -196,6 +211,8 @@ def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
         if value < least:
             raise BenchError(f"{flag} must be >= {least:g}, not {value:g}")
         overrides[field_name] = value
+    if args.preload is not None:
+        overrides["preload"] = args.preload
     train = dataclasses.replace(profile.train, **overrides)
     seeds = parse_seeds(args.seeds, profile.seeds)
     if args.dataset not in ADAPTERS:

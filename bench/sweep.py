@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
 import queue as queue_mod
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,26 +22,66 @@ from rich.progress import (
 )
 
 from bench.config import RunConfig
-from bench.results import read_result, result_path, write_result
+from bench.results import log_path, read_result, result_path, write_result
 
 
-def _child(cfg_dict: dict, path: str, events: mp.Queue) -> None:
+def _child(cfg_dict: dict, path: str, events: mp.Queue, log: str) -> None:
+    # Everything the run prints, native libraries included, goes to its log file: fds 1 and 2
+    # are redirected, not just sys.stdout, so a crash in C code leaves its last words there.
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
     # Imports happen here, in the fresh process, so nothing is shared with the parent or siblings.
     from bench.config import RunConfig
     from bench.worker import run_guarded
 
     result = run_guarded(RunConfig.from_dict(cfg_dict), progress=events.put)
+    result["log"] = log
     write_result(path, result)
 
 
-def _failed_exit(cfg: RunConfig, exitcode: int | None) -> dict:
+# What an exit without a result most likely means, by exit code (negative: killed by signal).
+LIKELY_CAUSE = {
+    1: "an error outside the guarded run (an import error, or a failure writing the result); "
+    "the traceback is at the end of the log",
+    -signal.SIGKILL: "SIGKILL, most often the kernel's out-of-memory killer when host RAM runs "
+    "out (`dmesg | grep -i oom` tells), or a scheduler's or a user's kill",
+    -signal.SIGSEGV: "a crash in native code (segmentation fault in a CUDA, driver or extension library)",
+    -signal.SIGABRT: "native code aborted (an assertion in a C++ or CUDA library)",
+    -signal.SIGTERM: "SIGTERM: stopped by a user or a job scheduler",
+    -signal.SIGBUS: "a bus error, often a memory-mapped file (the prefix cache on disk) that "
+    "shrank or a full /dev/shm",
+}
+
+
+def _log_tail(log: Path, lines: int = 5) -> str:
+    try:
+        tail = log.read_text(errors="replace").strip().splitlines()[-lines:]
+    except OSError:
+        return ""
+    return " | ".join(t.strip() for t in tail if t.strip())
+
+
+def _failed_exit(cfg: RunConfig, exitcode: int | None, log: Path) -> dict:
     from bench.worker import base_result
 
     result = base_result(cfg)
-    how = f"killed by signal {-exitcode}" if exitcode and exitcode < 0 else f"exit code {exitcode}"
+    if exitcode is not None and exitcode < 0:
+        try:
+            how = f"killed by signal {-exitcode} ({signal.Signals(-exitcode).name})"
+        except ValueError:
+            how = f"killed by signal {-exitcode}"
+    else:
+        how = f"exit code {exitcode}"
+    cause = LIKELY_CAUSE.get(exitcode or 0, "no known cause for this code; read the log")
+    tail = _log_tail(log)
     result["error"] = (
-        f"run process died without a result ({how}); an out-of-memory kill by the OS looks like this"
+        f"run process ended without a result ({how}); likely cause: {cause}. Log: {log}"
+        + (f"; it ends with: {tail}" if tail else "")
     )
+    result["log"] = str(log)
+    result["exitcode"] = exitcode
     return result
 
 
@@ -53,10 +95,19 @@ def interrupted_result(cfg: RunConfig) -> dict:
     return result
 
 
-def run_one_isolated(cfg: RunConfig, path: Path, on_event: Callable[[dict], None]) -> dict:
+def run_one_isolated(
+    cfg: RunConfig, path: Path, on_event: Callable[[dict], None], target: Callable = _child
+) -> dict:
+    """Run `cfg` in a fresh process (`target`, normally `_child`) that writes its result to
+    `path` and its output to the log beside it; a process that dies without a result gets one
+    that names its exit code, the likely cause and the log."""
     ctx = mp.get_context("spawn")
     events: mp.Queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(cfg.to_dict(), str(path), events), daemon=False)
+    log = log_path(path)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    proc = ctx.Process(
+        target=target, args=(cfg.to_dict(), str(path), events, str(log)), daemon=False
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     proc.start()
@@ -75,7 +126,7 @@ def run_one_isolated(cfg: RunConfig, path: Path, on_event: Callable[[dict], None
         raise
     result = read_result(path)
     if result is None:
-        result = _failed_exit(cfg, proc.exitcode)
+        result = _failed_exit(cfg, proc.exitcode, log)
         write_result(path, result)
     return result
 
@@ -106,7 +157,7 @@ def run_sweep(
                 not force
                 and old
                 and old.get("run_id") == cfg.config_hash()
-                and old.get("status") == "ok"
+                and old.get("status") in ("ok", "diverged")  # finished; a rerun repeats it
             ):
                 # print, not log: log adds a timestamp and a source path to every CI log line
                 console.print(

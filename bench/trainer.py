@@ -12,35 +12,26 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from bench.batching import AudioDataset, Batch, bucket_batches, make_loader, padding_fraction
-from bench.cache import CachedBatch, CacheReport, CacheView, prepare_caches
-from bench.ccc import ccc, ccc_loss
+from bench.batching import (
+    AudioDataset,
+    LengthGrid,
+    bucket_batches,
+    distinct_lengths,
+    padding_fraction,
+)
+from bench.cache import CacheReport, CacheView, prepare_caches
+from bench.ccc import ccc
 from bench.config import TrainConfig
+from bench.loader import LoaderReport, SplitLoader, prepare_loaders
 from bench.meter import StepTimer
 from bench.model import SERModel, compile_model
+from bench.step import Precision, Stepper, forward, make_stepper, resolve_precision, train_step
 from strategies import StrategySpec
 
+__all__ = ["Precision", "TrainOutcome", "resolve_precision", "train"]
+
 Progress = Callable[[dict], None]
-
-
-@dataclass(frozen=True)
-class Precision:
-    """What `amp` resolved to on this device."""
-
-    name: str  # fp32 | fp16 | bf16
-    autocast_dtype: torch.dtype | None
-    loss_scaling: bool
-
-
-def resolve_precision(requested: str, device: torch.device) -> Precision:
-    """fp16 with loss scaling on CUDA; bf16 where fp16 autocast is not available (CPU)."""
-    if requested == "fp32":
-        return Precision("fp32", None, False)
-    if requested == "auto":
-        requested = "fp16" if device.type == "cuda" else "bf16"
-    if requested == "fp16":
-        return Precision("fp16", torch.float16, device.type == "cuda")
-    return Precision("bf16", torch.bfloat16, False)
+PROGRESS_EVERY_S = 0.25  # training progress events at most this often (each one is pickled)
 
 
 @dataclass
@@ -66,21 +57,18 @@ class TrainOutcome:
     cache_mib: float | None
     train_wall_s: float
     padding_fraction: float
+    distinct_input_lengths: int  # padded training input lengths, over all epochs
     timer: StepTimer
+    stepper: Stepper  # for the ceiling: the same step on a fixed batch
+    loader: LoaderReport
     notes: list[str] = field(default_factory=list)
     cache: CacheReport | None = None
 
 
-def _forward(model: SERModel, batch: Batch | CachedBatch) -> torch.Tensor:
-    if isinstance(batch, CachedBatch):
-        return model.forward_from_features(batch.hidden.float(), batch.frame_mask)
-    return model(batch.inputs, batch.attention_mask)
-
-
-def _batches(ds: AudioDataset, cache: CacheView | None, order: list[list[int]], workers: int):
+def _batches(loader: SplitLoader, cache: CacheView | None, order: list[list[int]]):
     if cache is not None:
         return cache.batches(order)  # read ahead in a background thread
-    return iter(make_loader(ds, order, workers))
+    return loader.batches(order)
 
 
 class _Waited:
@@ -103,7 +91,7 @@ class _Waited:
 @torch.no_grad()
 def evaluate(
     model: SERModel,
-    ds: AudioDataset,
+    loader: SplitLoader,
     cache: CacheView | None,
     cfg: TrainConfig,
     device: torch.device,
@@ -112,17 +100,14 @@ def evaluate(
 ) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
     """CCC per dimension over a whole split, plus predictions and targets in dataset order."""
     model.eval()
+    ds = loader.ds
     order = bucket_batches(ds.lengths(), cfg.batch_size, seed=0, epoch=0, shuffle=False)
     preds = torch.zeros(len(ds), len(dims))
     targets = torch.zeros(len(ds), len(dims))
-    for batch in _batches(ds, cache, order, cfg.num_workers):
+    for batch in _batches(loader, cache, order):
         batch = batch.to(device)
-        with torch.autocast(
-            device.type,
-            dtype=precision.autocast_dtype or torch.float32,
-            enabled=precision.autocast_dtype is not None,
-        ):
-            out = _forward(model, batch)
+        with precision.autocast(device):
+            out = forward(model, batch)
         preds[batch.index] = out.float().cpu()
         targets[batch.index] = batch.targets.float().cpu()
     values = ccc(preds, targets)
@@ -150,6 +135,9 @@ def train(
     if mods.compile is not None:
         notes.append(compile_model(model, mods.compile, device))
 
+    # Every batch, cached or not, training or evaluation, is padded up to one of a few lengths.
+    grid = LengthGrid.from_lengths([n for ds in data.values() for n in ds.lengths()])
+    loaders, loader_report = prepare_loaders(data, grid, cfg.num_workers, cfg.preload)
     caches: dict[str, CacheView | None] = {s: None for s in data}
     cache_report = cache_build_s = cache_mib = None
     if mods.cache:
@@ -163,6 +151,7 @@ def train(
             mods.cache_dtype,
             cfg.cache_store,
             num_workers=cfg.num_workers,
+            grid=grid,
         )
         caches.update(views)
         # Getting the cache ready, whether built now or reused: hashing, building, verifying.
@@ -173,59 +162,58 @@ def train(
         if cache_report.reused:
             notes.append(f"prefix cache reused from {cache_report.path} (built by an earlier run)")
 
-    # The head and the SUPERB layer weights (everything outside the backbone) use head_lr.
-    backbone_ids = {id(p) for p in model.backbone.parameters()}
-    head = [p for p in model.parameters() if p.requires_grad and id(p) not in backbone_ids]
-    body = [p for p in model.backbone.parameters() if p.requires_grad]
-    groups = [{"params": head, "lr": cfg.head_lr}] + ([{"params": body, "lr": lr}] if body else [])
-    optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision.loss_scaling)
-    timer = StepTimer(device, cfg.warmup_steps, cfg.warmup_seconds)
-    train_ds = data["train"]
-    lengths = train_ds.lengths()
+    lengths = data["train"].lengths()
     steps_per_epoch = len(bucket_batches(lengths, cfg.batch_size, seed, 0))
+    stepper = make_stepper(
+        model,
+        strategy,
+        precision,
+        device,
+        lr,
+        cfg.head_lr,
+        cfg.weight_decay,
+        warmup_steps=round(cfg.lr_warmup * cfg.max_epochs * steps_per_epoch),
+        max_grad_norm=cfg.max_grad_norm,
+    )
+    timer = StepTimer(device, cfg.warmup_steps, cfg.warmup_seconds)
     strategy.begin_training(model, cfg.max_epochs * steps_per_epoch)
 
     torch.manual_seed(seed)  # the loop's randomness (dropout) starts equal for every strategy
     history: list[EpochLog] = []
     best_mean, best_epoch, best_state, stale = -float("inf"), -1, None, 0
-    pads = []
+    pads, orders = [], []
+    t_progress = 0.0
     for epoch in range(cfg.max_epochs):
         model.train()
         order = bucket_batches(lengths, cfg.batch_size, seed, epoch)
-        pads.append(padding_fraction(order, lengths))
+        pads.append(padding_fraction(order, lengths, grid))
+        orders += order
         losses = []
         t_epoch = time.perf_counter()
         timer.start_epoch()
-        batches = _Waited(_batches(train_ds, caches["train"], order, cfg.num_workers))
+        batches = _Waited(_batches(loaders["train"], caches["train"], order))
         for step, batch in enumerate(batches):
             batch = batch.to(device)
-            with timer.step(len(batch.index), batch.audio_seconds, batch.padded_seconds):
-                with torch.autocast(
-                    device.type,
-                    dtype=precision.autocast_dtype or torch.float32,
-                    enabled=precision.autocast_dtype is not None,
-                ):
-                    pred = _forward(model, batch)
-                loss = ccc_loss(pred.float(), batch.targets)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                strategy.after_step(model, epoch * steps_per_epoch + step)
-            losses.append(loss.item())
-            progress(
-                {
-                    "phase": "train",
-                    "epoch": epoch,
-                    "epochs": cfg.max_epochs,
-                    "step": step + 1,
-                    "steps": len(order),
-                }
-            )
+            shape = tuple(batch.shape)
+            with timer.step(len(batch.index), batch.audio_seconds, batch.padded_seconds, shape):
+                loss = train_step(stepper, batch, epoch * steps_per_epoch + step)
+            # Kept on the device: reading it now would wait for the step and idle the GPU.
+            losses.append(loss.detach())
+            if time.perf_counter() - t_progress > PROGRESS_EVERY_S or step + 1 == len(order):
+                t_progress = time.perf_counter()
+                progress(
+                    {
+                        "phase": "train",
+                        "epoch": epoch,
+                        "epochs": cfg.max_epochs,
+                        "step": step + 1,
+                        "steps": len(order),
+                    }
+                )
+        losses = torch.stack(losses).float().cpu().tolist() if losses else [float("nan")]
         epoch_time = time.perf_counter() - t_epoch
         with timer.eval_phase():
-            val, _, _ = evaluate(model, data["val"], caches["val"], cfg, device, precision, dims)
+            val, _, _ = evaluate(model, loaders["val"], caches["val"], cfg, device, precision, dims)
         val_mean = float(np.mean(list(val.values())))
         history.append(
             EpochLog(
@@ -261,7 +249,7 @@ def train(
             params[n].data.copy_(v)
     with timer.eval_phase():
         test, preds, targets = evaluate(
-            model, data["test"], caches["test"], cfg, device, precision, dims
+            model, loaders["test"], caches["test"], cfg, device, precision, dims
         )
     return TrainOutcome(
         history=history,
@@ -274,7 +262,10 @@ def train(
         cache_mib=cache_mib,
         train_wall_s=time.perf_counter() - t_start,
         padding_fraction=float(np.mean(pads)) if pads else 0.0,
+        distinct_input_lengths=distinct_lengths(orders, lengths, grid),
         timer=timer,
+        stepper=stepper,
+        loader=loader_report,
         notes=notes,
         cache=cache_report,
     )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 import traceback
 from dataclasses import asdict
 
 import torch
 
 from bench.batching import AudioDataset
+from bench.ceiling import fixed_batch, measure_ceiling
 from bench.config import RunConfig
 from bench.datasets import SPLITS, Corpus, load_dataset
 from bench.environment import describe_device, environment, pick_device
@@ -66,6 +68,7 @@ def run_one(
     cfg: RunConfig, progress: Progress = lambda e: None, corpus: Corpus | None = None
 ) -> dict:
     """Train and measure one run. Exceptions propagate; `run_guarded` turns them into results."""
+    t_run = time.perf_counter()
     result = base_result(cfg)
     spec = parse_strategy(cfg.strategy)
     device = pick_device(cfg.device)
@@ -87,9 +90,9 @@ def run_one(
         s: AudioDataset(corpus.split(s), cfg.train.max_seconds, cfg.seed, train=s == "train")
         for s in SPLITS
     }
-    model, loaded = build_model(cfg.model, cfg.weights, cfg.seed, spec.strategy)
-    if len(corpus.dimensions) != model.head[-1].out_features:
-        model.head[-1] = torch.nn.Linear(model.head[-1].in_features, len(corpus.dimensions))
+    model, loaded = build_model(
+        cfg.model, cfg.weights, cfg.seed, spec.strategy, n_outputs=len(corpus.dimensions)
+    )
     total, trainable = count_parameters(model)
     precision = resolve_precision(spec.modifiers.precision, device)
     lr = cfg.train.lr or spec.strategy.default_lr * cfg.train.lr_scale
@@ -109,6 +112,7 @@ def run_one(
     result["strategy_spec"] = spec.to_dict() | {"precision_resolved": precision.name, "lr": lr}
     result["data"] = corpus.summary()
 
+    setup_s = time.perf_counter() - t_run  # corpus, model build, strategy; not the process start
     tracker = MemoryTracker(device, cfg.nvml_interval_s, require_idle=cfg.require_idle_gpu)
     with tracker.track():
         out = train(
@@ -140,6 +144,8 @@ def run_one(
     )
     notes += list(mem.notes) + out.notes + ([thr.note] if thr.note else [])
     result["data"]["padding_fraction"] = out.padding_fraction
+    result["data"]["distinct_input_lengths"] = out.distinct_input_lengths
+    result["data"]["loader"] = asdict(out.loader)
     best = next((h for h in out.history if h.epoch == out.best_epoch), None)
     result["metrics"] = {
         "ccc": out.test_ccc,
@@ -163,8 +169,26 @@ def run_one(
         samples_trained=len(data["train"]) * len(out.history),
         cpu_time_s=cpu_time_s(),
     )
+    result["efficiency"]["setup_s"] = setup_s
     # How the prefix cache was obtained (key, memory/disk, reused or built, GB/s), or None.
     result["efficiency"]["cache"] = asdict(out.cache) if out.cache else None
+    if thr.padded_audio_s_per_sample is not None:
+        ceiling = measure_ceiling(
+            out.stepper,
+            fixed_batch(
+                out.stepper,
+                cfg.train.batch_size,
+                round(thr.padded_audio_s_per_sample * 16_000),
+                len(corpus.dimensions),
+                spec.modifiers.cache_dtype if spec.modifiers.cache else None,
+                cfg.seed,
+            ),
+        )
+        result["efficiency"]["ceiling"] = ceiling.to_dict()
+        result["efficiency"]["harness_efficiency"] = thr.train_samples_per_s / ceiling.samples_per_s
+    else:
+        result["efficiency"]["ceiling"] = None
+        result["efficiency"]["harness_efficiency"] = None
     padded = thr.padded_audio_s_per_sample
     flops = (
         None
@@ -193,9 +217,25 @@ def run_one(
         "target": out.test_targets,
     }
     result["notes"] = notes
-    result["status"] = "ok"
+    diverged = diverged_reason(out.test_ccc, [h.train_loss for h in out.history])
+    if diverged:
+        result["status"] = "diverged"
+        result["error"] = f"diverged: {diverged}"
+    else:
+        result["status"] = "ok"
     result["finished_at"] = _now()
     return result
+
+
+def diverged_reason(test_ccc: dict[str, float], losses: list[float]) -> str | None:
+    """Why a finished run diverged (a non-finite training loss or test CCC), or None."""
+    import math
+
+    bad_loss = [i for i, x in enumerate(losses) if not math.isfinite(x)]
+    if bad_loss:
+        return f"non-finite training loss in epoch {bad_loss[0]}"
+    bad = [d for d, v in test_ccc.items() if not math.isfinite(v)]
+    return f"non-finite test CCC ({', '.join(bad)})" if bad else None
 
 
 def run_guarded(cfg: RunConfig, progress: Progress = lambda e: None) -> dict:

@@ -123,7 +123,7 @@ class Modifiers:
 MODIFIER_HELP = {
     "amp": (
         "[:fp16|bf16]",
-        "mixed precision: fp16 with loss scaling on CUDA, bf16 where fp16 is unavailable",
+        "mixed precision: bf16 where the device has it, else fp16 with loss scaling",
     ),
     "cache": (
         "[:fp16|bf16|fp32]",

@@ -28,16 +28,27 @@ TINY = [name for name in PRESETS if name.startswith("tiny-")]
 
 
 def _config(case: str):
-    """A tiny config: a preset, or `preset+preln` for its pre-layer-norm (large) layout."""
+    """A tiny config: a preset, `preset+preln` for its pre-layer-norm (large) layout, or
+    `preset+group` for the base models' CNN (GroupNorm over time after the first convolution)."""
     name, _, variant = case.partition("+")
     config = architecture_config(name)
     if variant == "preln":
         config.do_stable_layer_norm = True
+    if variant == "group":
+        config.feat_extract_norm = "group"
     return config
 
 
-# Every family, and pre-LN layouts of the families that have them (wav2vec2's is a preset).
-CASES = [*TINY, "tiny-hubert+preln", "tiny-wavlm+preln"]
+# Every family, the pre-LN layouts of those that have them (wav2vec2's is a preset), and the
+# GroupNorm CNN of the base models (data2vec-audio has LayerNorm in every convolution).
+CASES = [
+    *TINY,
+    "tiny-hubert+preln",
+    "tiny-wavlm+preln",
+    "tiny-w2v2+group",
+    "tiny-hubert+group",
+    "tiny-wavlm+group",
+]
 
 
 def _model(case: str, spelling: str = "full") -> SERModel:
@@ -69,6 +80,10 @@ def _split_forward(model: SERModel, x: torch.Tensor, mask: torch.Tensor):
 def test_split_forward_equals_the_familys_own_forward(case):
     model = _model(case)
     assert model.stable_layer_norm == case.endswith("preln")
+    if case.endswith("group"):
+        assert isinstance(
+            model.backbone.feature_extractor.conv_layers[0].layer_norm, torch.nn.GroupNorm
+        )
     # The family's own model class, untouched (WavLM's attention is swapped in ours), same weights.
     reference = AutoModel.from_config(model.backbone.config).eval()
     reference.load_state_dict(model.backbone.state_dict())
@@ -81,10 +96,11 @@ def test_split_forward_equals_the_familys_own_forward(case):
             alone = reference(x[i : i + 1, :n]).last_hidden_state[0]
             # other shapes, other float summation order: ~1e-6 apart
             torch.testing.assert_close(out[i][frames[i]], alone, atol=1e-5, rtol=1e-5)
-        if not model.family.pos_conv_stack:
-            # The padded batch too. Not for data2vec-audio: its own batched forward carries the
-            # padding into the last valid frames through its positional convolutions (ours
-            # does not, and equals each clip alone, above).
+        if not (model.family.pos_conv_stack or case.endswith("group")):
+            # The padded batch too. Not where the family's own batched forward carries the
+            # padding into the last valid frames, through GroupNorm over time or
+            # data2vec-audio's positional convolutions (ours does not: each clip equals its
+            # forward alone, above).
             expected = reference(x, attention_mask=mask).last_hidden_state
             torch.testing.assert_close(out[frames], expected[frames], atol=1e-6, rtol=1e-5)
 

@@ -148,7 +148,7 @@ def _key(model, data, **kw):
         model,
         data,
         kw.pop("compute", None),
-        prefix_mod._STORE_DTYPES[kw["cache_dtype"]],
+        prefix_mod.STORE_DTYPES[kw["cache_dtype"]],
         prefix_mod.AudioFingerprints(kw["directory"]),
     )
     return plan.key.digest

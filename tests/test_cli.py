@@ -58,7 +58,7 @@ def test_module_help_runs():
 
 
 def test_end_to_end_sweep_writes_results_and_report(tmp_path, synth_dir, monkeypatch):
-    """Two strategies, one epoch, each in its own process; then the resume path skips both."""
+    """Two strategies, two epochs, each in its own process; then the resume path skips both."""
     monkeypatch.setenv("SERBENCH_CACHE", str(synth_dir))
     out = tmp_path / "run"
     args = [
@@ -67,7 +67,7 @@ def test_end_to_end_sweep_writes_results_and_report(tmp_path, synth_dir, monkeyp
         "--strategies",
         "partial2+cache,lora",
         "--epochs",
-        "1",
+        "2",  # 1 would leave no steady step: warm-up, then first visits of each padded length
         "--out",
         str(out),
         "--quiet",
@@ -98,6 +98,11 @@ def test_end_to_end_sweep_writes_results_and_report(tmp_path, synth_dir, monkeyp
     )
     eff = r["efficiency"]
     assert eff["train_samples_per_s"] > 0 and eff["cache_build_s"] > 0
+    assert eff["harness_efficiency"] > 0 and eff["ceiling"]["steps"] >= 5
+    assert eff["stall_steps"] >= 0 and 1 <= eff["distinct_input_shapes"] <= 64
+    assert 1 <= r["data"]["distinct_input_lengths"] <= 32
+    assert r["data"]["loader"]["mode"] == "memory"
+    assert (out / "logs" / "partial2+cache__seed0.log").exists() and r["log"].endswith(".log")
     assert eff["peak_vram_nvml_mib"] is None and any(
         "GPU memory and energy not measured" in n for n in r["notes"]
     )

@@ -2,6 +2,7 @@
 
 import os
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -141,3 +142,45 @@ def test_step_timer_without_steady_steps_says_why():
         pass
     report = timer.report()
     assert report.train_samples_per_s is None and "warm-up" in report.note
+
+
+def test_a_planted_stall_is_counted_and_flagged(monkeypatch, tmp_path):
+    import json
+
+    from bench.meter import timing
+
+    # A fake clock: 40 steps of 50 ms, one of them 2 s (a loader or disk hiccup).
+    durations = [0.05] * 20 + [2.0] + [0.05] * 19
+    now = [0.0]
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: now[0])
+    timer = StepTimer(torch.device("cpu"), warmup_steps=0)
+    timer.start_epoch()
+    for d in durations:
+        with timer.step(4, 8.0):
+            now[0] += d
+    monkeypatch.undo()
+    report = timer.report()
+    assert report.stall_steps == 1
+    assert report.stall_s == pytest.approx(2.0)
+    assert report.stall_share == pytest.approx(2.0 / (2.0 + 39 * 0.05))
+
+    from bench.report import render
+
+    fixture = sorted((Path(__file__).parent / "fixtures" / "results").glob("*.json"))[0]
+    result = json.loads(fixture.read_text())
+    result["efficiency"].update(stall_steps=1, stall_s=2.0, stall_share=report.stall_share)
+    rendered = render(tmp_path, [result])
+    md = rendered.markdown.read_text()
+    assert f"{result['strategy']} seed {result['seed']}: 1 stalled steps" in md
+    assert "51% of its timed training" in md
+
+
+def test_first_visits_of_an_input_shape_are_kept_out_of_steady_state():
+    timer = StepTimer(torch.device("cpu"), warmup_steps=0)
+    timer.start_epoch()
+    for shape in [(4, 800), (4, 800), (4, 1120), (4, 800), (4, 1120), (2, 800)]:
+        with timer.step(4, 1.0, shape=shape):
+            pass
+    report = timer.report()
+    assert report.shape_warmup_steps == 3 and report.steps_timed == 3
+    assert report.distinct_input_shapes == 3 and report.shape_warmup_s > 0

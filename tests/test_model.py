@@ -101,3 +101,34 @@ def test_compile_runs_on_cpu_and_refuses_clearly_without_a_compiler(monkeypatch)
     monkeypatch.setattr("shutil.which", lambda name: None)
     with pytest.raises(BenchError, match=r"needs a C\+\+ compiler.*compile:aot_eager"):
         compile_model(model, "inductor", torch.device("cpu"))
+
+
+def test_full_and_lora_get_identical_heads_on_a_one_dimension_corpus():
+    # The head is built with its output count, from its own seed, before the strategy (peft's
+    # initialisation draws from the global RNG) touches anything.
+    full, _ = build_model("tiny-w2v2", "random", 0, parse_strategy("full").strategy, n_outputs=1)
+    lora, _ = build_model("tiny-w2v2", "random", 0, parse_strategy("lora").strategy, n_outputs=1)
+    assert full.head[-1].out_features == 1
+    for a, b in zip(full.head.state_dict().values(), lora.head.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_groupnorm_encoder_gives_a_padded_clip_its_unpadded_features():
+    # small-w2v2 keeps wav2vec2-base's GroupNorm feature encoder, which normalises over time:
+    # without masking, the zeros of a padded clip would change every valid frame.
+    model, _ = build_model("small-w2v2", "random", 0, parse_strategy("full").strategy)
+    model.eval()
+    g = torch.Generator().manual_seed(2)
+    short, long = torch.randn(1, 24_400, generator=g), torch.randn(1, 40_400, generator=g)
+    alone, frames_alone = model.frozen_features(short, torch.ones_like(short, dtype=torch.long))
+    batch = torch.zeros(2, 40_400)
+    batch[0, :24_400], batch[1] = short[0], long[0]
+    mask = torch.zeros(2, 40_400, dtype=torch.long)
+    mask[0, :24_400], mask[1] = 1, 1
+    padded, frames = model.frozen_features(batch, mask)
+    n = int(frames_alone.sum())
+    assert int(frames[0].sum()) == n
+    assert torch.allclose(padded[0, :n], alone[0], atol=1e-5)
+    assert torch.allclose(
+        model(batch, mask)[0], model(short, torch.ones_like(mask[:1, :24_400]))[0], atol=1e-5
+    )

@@ -18,3 +18,19 @@ def test_unreadable_or_foreign_files_are_ignored(tmp_path):
     (folder / "other.json").write_text(json.dumps({"schema": 999}))
     write_result(folder / "good.json", {"schema": SCHEMA, "strategy": "full", "seed": 0})
     assert [r["strategy"] for r in load_results(tmp_path)] == ["full"]
+
+
+def test_nan_is_written_as_null_with_a_note(tmp_path):
+    import json
+    import math
+
+    from bench.results import write_result
+
+    p = tmp_path / "r.json"
+    write_result(
+        p, {"schema": 1, "metrics": {"ccc": {"arousal": math.nan}}, "notes": ["x"], "l": [math.inf]}
+    )
+    r = json.loads(p.read_text())
+    assert r["metrics"]["ccc"]["arousal"] is None and r["l"] == [None]
+    assert r["notes"][0] == "x"
+    assert "metrics.ccc.arousal" in r["notes"][1] and "l[0]" in r["notes"][1]

@@ -100,3 +100,48 @@ def test_ctrl_c_keeps_finished_results_and_marks_the_partial_run(tmp_path, synth
     first = read_result(result_path(out, "partial1", 0))
     assert first["status"] == "interrupted" and "rerun" in first["error"]
     assert read_result(result_path(out, "partial2", 0)) is None  # never started
+
+
+def _exit_one(cfg_dict, path, events, log):
+    """A run process that dies before writing its result (what an uncaught error does)."""
+    with open(log, "w") as fh:
+        fh.write("Traceback (most recent call last):\nImportError: planted\n")
+    sys.exit(1)
+
+
+def test_a_run_that_exits_with_code_1_names_the_code_and_its_log(tiny_config, tmp_path):
+    from bench.sweep import run_one_isolated
+
+    path = result_path(tmp_path, "partial2", 0)
+    result = run_one_isolated(tiny_config, path, lambda e: None, target=_exit_one)
+    assert result["status"] == "failed" and result["exitcode"] == 1
+    assert "exit code 1" in result["error"] and "out-of-memory" not in result["error"]
+    assert str(tmp_path / "logs" / "partial2__seed0.log") in result["error"]
+    assert "ImportError: planted" in result["error"]
+    assert read_result(path)["error"] == result["error"]
+
+
+def test_a_diverged_run_is_written_marked_and_reported(tiny_config, tmp_path, monkeypatch):
+    import math
+
+    import bench.worker
+    from bench.report import render
+
+    real_train = bench.worker.train
+
+    def nan_ccc(*args, **kwargs):
+        out = real_train(*args, **kwargs)
+        out.test_ccc = {d: math.nan for d in out.test_ccc}
+        out.test_ccc_mean = math.nan
+        return out
+
+    monkeypatch.setattr(bench.worker, "train", nan_ccc)
+    result = run_guarded(tiny_config.with_train(max_epochs=1))
+    assert result["status"] == "diverged" and "non-finite test CCC" in result["error"]
+    path = result_path(tmp_path, "partial2", 0)
+    write_result(path, result)
+    stored = read_result(path)
+    assert stored["status"] == "diverged" and stored["metrics"]["ccc_mean"] is None
+    assert any("written as null" in n for n in stored["notes"])
+    md = render(tmp_path, [stored]).markdown.read_text()
+    assert "partial2 seed 0 diverged" in md

@@ -22,7 +22,7 @@ import transformers
 
 import bench.audio
 from bench.audio import sf as soundfile  # the stdlib stand-in where the package is missing
-from bench.batching import AudioDataset, collate, make_loader
+from bench.batching import AudioDataset, LengthGrid, collate, frames_of, make_loader
 from bench.cache.key import (
     FORMAT_VERSION,
     AudioFingerprints,
@@ -43,13 +43,14 @@ from bench.cache.store import (
     remove_store,
 )
 from bench.errors import BenchError
+from bench.meter.host import available_memory_bytes
 
 log = logging.getLogger(__name__)
 
 STORE_PLACES = ("auto", "memory", "disk")
 # "auto" keeps a store in RAM when it takes at most this share of the memory available now.
 MEMORY_SHARE = 0.5
-_STORE_DTYPES = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32"}
+STORE_DTYPES = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32"}
 
 
 @dataclass
@@ -61,11 +62,15 @@ class CachedBatch:
     audio_seconds: float
     padded_seconds: float  # audio seconds the batch stands for, padding included
 
+    @property
+    def shape(self) -> torch.Size:
+        return self.hidden.shape
+
     def to(self, device: torch.device) -> CachedBatch:
         return CachedBatch(
             self.hidden.to(device, non_blocking=True),
-            self.frame_mask.to(device),
-            self.targets.to(device),
+            self.frame_mask.to(device, non_blocking=True),
+            self.targets.to(device, non_blocking=True),
             self.index,
             self.audio_seconds,
             self.padded_seconds,
@@ -93,24 +98,37 @@ class CacheReport:
 class CacheView:
     """One split's clips, served from a store; `batches` reads ahead in a thread."""
 
-    def __init__(self, store: FeatureStore, positions: list[int], targets: torch.Tensor):
+    def __init__(
+        self,
+        store: FeatureStore,
+        positions: list[int],
+        targets: torch.Tensor,
+        grid: LengthGrid | None = None,
+    ):
         self.store = store
         self.positions = positions
         self.targets = targets
-        self.seconds = [store.index.samples[p] / bench.audio.TARGET_SR for p in positions]
+        self.grid = grid
+        self.samples = [store.index.samples[p] for p in positions]
 
     def batch(self, indices: list[int]) -> CachedBatch:
+        """Clips `indices`, padded to the frames of the grid length an uncached batch gets."""
+        longest = max(self.samples[i] for i in indices)
+        padded = self.grid.pad_to(longest) if self.grid else longest
         hidden, mask = self.store.gather(
-            [self.positions[i] for i in indices], pin=torch.cuda.is_available()
+            [self.positions[i] for i in indices],
+            pin=torch.cuda.is_available(),
+            min_rows=frames_of(padded) if self.grid else 0,
         )
-        seconds = [self.seconds[i] for i in indices]
+        sr = bench.audio.TARGET_SR
+        targets = self.targets[indices]
         return CachedBatch(
             hidden,
             mask,
-            self.targets[indices],
+            targets.pin_memory() if torch.cuda.is_available() else targets,
             torch.tensor(indices),
-            sum(seconds),
-            max(seconds) * len(seconds),
+            sum(self.samples[i] for i in indices) / sr,
+            padded * len(indices) / sr,
         )
 
     def batches(self, order: list[list[int]], prefetch: int = 4) -> Iterator[CachedBatch]:
@@ -130,17 +148,6 @@ class _Clips(torch.utils.data.Dataset):
         ds, i = self.clips[j]
         wave, labels, _ = ds[i]
         return wave, labels, j
-
-
-def available_memory_bytes() -> int | None:
-    """MemAvailable from /proc/meminfo (Linux), else None."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
 
 
 def resolve_place(requested: str, nbytes: int) -> str:
@@ -212,20 +219,21 @@ def build_store(
     batch_size: int,
     compute_dtype: torch.dtype | None,
     num_workers: int = 0,
+    grid: LengthGrid | None = None,
 ) -> None:
     """Run the frozen part over `clips` in eval mode and append each clip's valid rows."""
     was_training = model.training
     model.eval()
-    if model.cnn_normalises_over_time:
-        # GroupNorm over time sees the padding, so a clip's features would depend on its batch
-        # mates. One clip per batch gives each clip its own, padding-free features, so the cache
-        # can be keyed by content alone.
-        batch_size = 1
+    # A clip's valid frames do not depend on its batch mates' padding (the model normalises
+    # GroupNorm over each clip's own samples), so clips are batched, sorted by length and padded
+    # to the run's bounded lengths: a few distinct shapes, not one per clip.
     lengths = {id(ds): ds.lengths() for ds, _ in clips}
     length = [lengths[id(ds)][i] for ds, i in clips]
     order = sorted(range(len(clips)), key=lambda j: length[j])
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    for b in make_loader(_Clips(clips), batches, num_workers):  # type: ignore[arg-type]
+    preloaded = all(ds.waves is not None for ds, _ in clips)
+    loader = make_loader(_Clips(clips), batches, 0 if preloaded else num_workers, grid)
+    for b in loader:
         with torch.autocast(
             device.type, dtype=compute_dtype or torch.float32, enabled=compute_dtype is not None
         ):
@@ -248,13 +256,14 @@ def prepare_caches(
     place: str = "auto",
     directory: Path | None = None,
     num_workers: int = 0,
+    grid: LengthGrid | None = None,
 ) -> tuple[dict[str, CacheView], CacheReport]:
     """A verified store for the frozen part of `model` over every clip of `data`, and a view per
     split. Builds it when missing; rebuilds it, never uses it, when it is corrupt or stale."""
     directory = Path(directory) if directory is not None else default_cache_dir()
     t0 = time.perf_counter()
     plan = _plan(
-        model, data, compute_dtype, _STORE_DTYPES[cache_dtype], AudioFingerprints(directory)
+        model, data, compute_dtype, STORE_DTYPES[cache_dtype], AudioFingerprints(directory)
     )
     digest = plan.key.digest
     key_s = time.perf_counter() - t0
@@ -285,6 +294,7 @@ def prepare_caches(
                 batch_size,
                 compute_dtype,
                 num_workers,
+                grid,
             )
             writer.commit()
         build_s = time.perf_counter() - t_build
@@ -297,6 +307,8 @@ def prepare_caches(
             store,
             [store.position[k] for k in plan.split_keys[split]],
             torch.tensor([u.labels for u in ds.utts], dtype=torch.float32),
+            # Pooled layer outputs (the head strategy) have no time axis to pad.
+            grid if model.layer_weights is None else None,
         )
         for split, ds in data.items()
     }

@@ -174,10 +174,13 @@ class FeatureStore:
         raw = np.asarray(self.payload[a : a + self.index.rows[clip]])
         return torch.from_numpy(raw).view(self.torch_dtype)
 
-    def gather(self, clips: list[int], pin: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """Clips (store positions) -> zero-padded (B, T, dim) features and (B, T) row mask."""
+    def gather(
+        self, clips: list[int], pin: bool = False, min_rows: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Clips (store positions) -> zero-padded (B, T, dim) features and (B, T) row mask,
+        T = max(the longest clip's rows, `min_rows`)."""
         rows = [self.index.rows[c] for c in clips]
-        t = max(rows)
+        t = max(*rows, min_rows)
         # empty + zeroing only the padding: one pass over the batch instead of two.
         hidden = torch.empty(len(clips), t, self.index.dim, dtype=self.torch_dtype, pin_memory=pin)
         mask = torch.zeros(len(clips), t, dtype=torch.bool, pin_memory=pin)

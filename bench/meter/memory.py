@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -110,10 +111,11 @@ class MemoryTracker:
                 return box
 
             return finish
+        # Run by path, not as `-m bench.meter.nvml`: importing the package would import torch
+        # (~4 s on a GPU host, paid before every run), and the sampler needs only pynvml.
         args = [
             sys.executable,
-            "-m",
-            "bench.meter.nvml",
+            str(Path(__file__).with_name("nvml.py")),
             str(pid),
             str(self.interval_s),
             str(self.device.index or 0),

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 MIB = 2**20
+STALL_FACTOR = 3.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,15 @@ class ThroughputReport:
     samples_timed: int
     padded_audio_s_per_sample: float | None
     note: str | None
+    # A step whose input shape the run had not trained on before pays for new kernel plans
+    # (cuDNN under fp16/bf16: 5-10 steady steps on an H100); those are kept out of steady state.
+    shape_warmup_steps: int = 0
+    shape_warmup_s: float = 0.0
+    distinct_input_shapes: int = 0
+    # Steady-state steps slower than STALL_FACTOR x the median: a loader, disk or host hiccup.
+    stall_steps: int = 0
+    stall_s: float = 0.0  # their summed duration
+    stall_share: float | None = None  # stall_s over the steady-state time
 
 
 def synchronize(device: torch.device) -> None:
@@ -55,15 +65,35 @@ def quantile(values: list[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
+@dataclass
+class _Step:
+    mark: object  # a point on the device's timeline: a CUDA event, or perf_counter seconds
+    kind: str  # warmup | shape (first visit of its input shape) | steady
+    n_samples: int
+    audio_s: float
+    padded_s: float
+    peak: float | None
+
+
 class StepTimer:
+    """Times training steps on the device's own timeline.
+
+    On CUDA each step's end is a CUDA event, recorded without waiting: the host keeps queueing
+    work, so the timer adds no synchronisation per step (one that would idle the GPU while the
+    host launches the next step). The time between two events still counts everything the GPU
+    waited for, data included. Events are resolved once per epoch (and before evaluation).
+    On a CPU, steps run synchronously and perf_counter is the clock.
+    """
+
     def __init__(self, device: torch.device, warmup_steps: int, warmup_s: float = 0.0):
         self.device = device
         self.warmup_steps = warmup_steps
         self.warmup_s = warmup_s
         self.cuda = device.type == "cuda"
         self._seen = 0
-        self._t0: float | None = None
-        self._last: float | None = None
+        self._t0: float | None = None  # host clock at the first epoch's start, for warmup_s
+        self._epoch_mark: object | None = None
+        self._pending: list[_Step] = []
         self.durations: list[float] = []
         self.alloc_peaks: list[float] = []
         self.warmup_alloc_peak: float | None = None
@@ -71,48 +101,90 @@ class StepTimer:
         self.samples = 0
         self.audio_s = 0.0
         self.padded_s = 0.0
+        self.shapes: set = set()
+        self.shape_warmup_steps = 0
+        self.shape_warmup_s = 0.0
 
     def _read_and_reset_peak(self) -> float | None:
+        # The caching allocator's statistics are kept on the host as work is queued: reading
+        # them needs no synchronisation.
         if not self.cuda:
             return None
         peak = torch.cuda.max_memory_allocated(self.device) / MIB
         torch.cuda.reset_peak_memory_stats(self.device)
         return peak
 
+    def _mark(self) -> object:
+        if not self.cuda:
+            return time.perf_counter()
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+
+    def _seconds(self, a: object, b: object) -> float:
+        return a.elapsed_time(b) / 1000 if self.cuda else b - a  # type: ignore[attr-defined,operator]
+
     def start_epoch(self) -> None:
+        self._flush()
         synchronize(self.device)
-        self._last = time.perf_counter()
         if self._t0 is None:
-            self._t0 = self._last
+            self._t0 = time.perf_counter()
+        self._epoch_mark = self._mark()
         self._read_and_reset_peak()
 
     def in_warmup(self) -> bool:
-        elapsed = (self._last or 0.0) - (self._t0 or 0.0)
+        elapsed = time.perf_counter() - (self._t0 or 0.0)
         return self._seen < self.warmup_steps or elapsed < self.warmup_s
 
     @contextmanager
     def step(
-        self, n_samples: int, audio_s: float, padded_audio_s: float | None = None
+        self,
+        n_samples: int,
+        audio_s: float,
+        padded_audio_s: float | None = None,
+        shape: tuple | None = None,
     ) -> Iterator[None]:
+        """Time one step; `shape` (the input's shape) marks a first visit to be kept apart."""
         yield
-        synchronize(self.device)
-        now = time.perf_counter()
+        mark = self._mark()
         peak = self._read_and_reset_peak()
-        if self._last is not None and not self.in_warmup():
-            self.durations.append(now - self._last)
-            self.samples += n_samples
-            self.audio_s += audio_s
-            self.padded_s += audio_s if padded_audio_s is None else padded_audio_s
-            if peak is not None:
-                self.alloc_peaks.append(peak)
-        elif peak is not None:
-            self.warmup_alloc_peak = max(self.warmup_alloc_peak or 0.0, peak)
+        first_visit = shape is not None and shape not in self.shapes
+        if shape is not None:
+            self.shapes.add(shape)
+        kind = "warmup" if self.in_warmup() else "shape" if first_visit else "steady"
+        padded = audio_s if padded_audio_s is None else padded_audio_s
+        self._pending.append(_Step(mark, kind, n_samples, audio_s, padded, peak))
         self._seen += 1
-        self._last = now
+
+    def _flush(self) -> None:
+        """Resolve the queued steps' durations (one synchronisation for all of them)."""
+        if not self._pending:
+            return
+        synchronize(self.device)
+        prev = self._epoch_mark
+        for st in self._pending:
+            d = self._seconds(prev, st.mark)
+            prev = st.mark
+            if st.kind == "steady":
+                self.durations.append(d)
+                self.samples += st.n_samples
+                self.audio_s += st.audio_s
+                self.padded_s += st.padded_s
+                if st.peak is not None:
+                    self.alloc_peaks.append(st.peak)
+                continue
+            if st.kind == "shape":
+                self.shape_warmup_steps += 1
+                self.shape_warmup_s += d
+            if st.peak is not None:
+                self.warmup_alloc_peak = max(self.warmup_alloc_peak or 0.0, st.peak)
+        self._epoch_mark = prev
+        self._pending.clear()
 
     @contextmanager
     def eval_phase(self) -> Iterator[None]:
         """Evaluation's allocator peak is kept apart from training's."""
+        self._flush()
         synchronize(self.device)
         self._read_and_reset_peak()
         yield
@@ -122,6 +194,7 @@ class StepTimer:
             self.eval_alloc_peak = max(self.eval_alloc_peak or 0.0, peak)
 
     def report(self) -> ThroughputReport:
+        self._flush()
         total = sum(self.durations)
         d = self.durations
         excluded = self._seen - len(d)
@@ -147,10 +220,14 @@ class StepTimer:
                 **mem,
                 samples_timed=0,
                 padded_audio_s_per_sample=None,
-                note=f"no steps after warm-up ({self.warmup_steps} steps / {self.warmup_s} s); "
-                "train longer or lower the warm-up",
+                **self._shape_figures(),
+                note=f"no steady steps after warm-up ({self.warmup_steps} steps / {self.warmup_s} s) "
+                f"and the first visit of each input shape ({len(self.shapes)} shapes); train "
+                "longer or lower the warm-up",
             )
         mean = statistics.fmean(d)
+        median = quantile(d, 0.5)
+        stalls = [x for x in d if x > STALL_FACTOR * median]
         return ThroughputReport(
             train_samples_per_s=self.samples / total,
             train_audio_s_per_s=self.audio_s / total,
@@ -165,4 +242,15 @@ class StepTimer:
             samples_timed=self.samples,
             padded_audio_s_per_sample=self.padded_s / self.samples,
             note=None,
+            **self._shape_figures(),
+            stall_steps=len(stalls),
+            stall_s=sum(stalls),
+            stall_share=sum(stalls) / total,
+        )
+
+    def _shape_figures(self) -> dict:
+        return dict(
+            shape_warmup_steps=self.shape_warmup_steps,
+            shape_warmup_s=self.shape_warmup_s,
+            distinct_input_shapes=len(self.shapes),
         )

@@ -87,6 +87,17 @@ SAMPLES_PER_S = Metric(
     ".1f",
     help="steady-state training samples/s, warm-up excluded, device synchronised",
 )
+HARNESS = Metric(
+    "harness_efficiency",
+    "harness eff.",
+    "",
+    True,
+    ".2f",
+    mark_best=False,
+    help="measured samples/s over the ceiling: the same step on one fixed batch on the device, "
+    "no loader, no meter, at the run's mean padded length (near 1: the harness measured the "
+    "strategy, not itself)",
+)
 AUDIO_PER_S = Metric(
     "train_audio_s_per_s", "audio throughput", "audio-s/s", True, ".1f", help="audio seconds/s"
 )
@@ -154,6 +165,7 @@ SHARE = Metric(
 EFFICIENCY: tuple[Metric, ...] = (
     SPEEDUP,
     SAMPLES_PER_S,
+    HARNESS,
     EPOCH_TIME,
     CACHE_BUILD,
     TOTAL_TIME,

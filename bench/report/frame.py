@@ -22,6 +22,7 @@ _EFFICIENCY_KEYS = (
     "peak_vram_alloc_mib",
     "peak_rss_mib",
     "energy_j_per_epoch",
+    "harness_efficiency",
     # In results.csv only (the table keeps to the figures above):
     "time_to_best_val_s",
     "step_time_p50_s",
@@ -32,6 +33,11 @@ _EFFICIENCY_KEYS = (
     "gpu_util_mean_pct",
     "energy_j_per_sample",
     "cpu_time_s",
+    "stall_steps",
+    "stall_s",
+    "stall_share",
+    "shape_warmup_s",
+    "distinct_input_shapes",
 )
 _COMPUTE_KEYS = ("achieved_tflops", "mfu")
 
@@ -117,6 +123,7 @@ def runs_frame(results: Sequence[dict]) -> pd.DataFrame:
         for k in _COMPUTE_KEYS:
             row[k] = _num((r.get("compute") or {}).get(k))
         row["epochs"] = _num(eff.get("epochs"))
+        row["distinct_input_lengths"] = _num((r.get("data") or {}).get("distinct_input_lengths"))
         # A store built by an earlier run makes this run's cache time only a verify-and-load.
         row["cache_reused"] = bool((eff.get("cache") or {}).get("reused"))
         row["params_trainable"] = _num(model.get("params_trainable"))

@@ -61,7 +61,7 @@ def _software(env: dict) -> str:
 
 
 def _backbone(name: str, runs: Sequence[dict]) -> str:
-    """ "name: weights, family, size" of one backbone, from its runs (the successful ones first)."""
+    """One backbone as "name: weights, family, size", from its runs (the successful ones first)."""
     ok = [r for r in runs if r.get("status") == "ok"]
     weights = _distinct([(r.get("model") or {}).get("weights") for r in ok]) or ["unknown"]
     arch = next(((r.get("model") or {}).get("architecture") for r in ok + list(runs)), None) or {}
@@ -73,6 +73,10 @@ def _backbone(name: str, runs: Sequence[dict]) -> str:
     if arch.get("params_backbone"):
         parts.append(f"{format_count(arch['params_backbone'])} parameters")
     return ", ".join(parts)
+
+
+# A run whose stalled steps take more than this share of its timed training is flagged.
+STALL_FLAG_SHARE = 0.05
 
 
 def build_header(results: Sequence[dict], analysis: Analysis) -> Header:
@@ -130,6 +134,15 @@ def build_header(results: Sequence[dict], analysis: Analysis) -> Header:
             f"{skipped} manifest rows were skipped as bad input (reasons in the results' "
             "data.skipped_reasons)."
         )
+    for r in ok:
+        eff = r.get("efficiency") or {}
+        share = eff.get("stall_share")
+        if share is not None and share > STALL_FLAG_SHARE:
+            warnings.append(
+                f"Run {r['strategy']} seed {r['seed']}: {eff.get('stall_steps')} stalled steps "
+                f"(slower than 3x the median step) took {share:.0%} of its timed training: its "
+                "throughput measures the harness or the machine as much as the strategy."
+            )
     for s in analysis.strategies:
         for f in s.failures:
             warnings.append(f"Run {s.name} seed {f.seed} {f.status}: {f.error}")

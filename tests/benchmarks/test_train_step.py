@@ -1,28 +1,23 @@
 """One training step per strategy on the tiny model (pytest-benchmark; `make bench-micro`).
 
+The step is `bench.step.train_step`, the one the sweep times, on the fixed batch the ceiling
+uses: loss scaling, the strategy's `after_step` and the head's learning rate included.
 In the normal test run benchmarks are disabled and each step runs once, as a test that it works.
 """
+
+import itertools
 
 import pytest
 import torch
 
-from bench.batching import collate
-from bench.ccc import ccc_loss
+from bench.ceiling import fixed_batch
 from bench.model import build_model
 from bench.run import ALL
-from bench.trainer import resolve_precision
+from bench.step import make_stepper, resolve_precision, train_step
 from strategies import parse_strategy
 
 STRATEGIES = ALL  # what `--strategies all` runs
-
-
-def _batch(n=4, seconds=2.0):
-    g = torch.Generator().manual_seed(0)
-    items = [
-        (torch.randn(int(seconds * 16_000), generator=g).numpy(), (0.1 * i, -0.2, 0.3), i)
-        for i in range(n)
-    ]
-    return collate(items)
+CPU = torch.device("cpu")
 
 
 @pytest.mark.parametrize("spelling", STRATEGIES)
@@ -31,29 +26,11 @@ def test_train_step(benchmark, spelling):
     spec = parse_strategy(spelling)
     model, _ = build_model("tiny-w2v2", "random", 0, spec.strategy)
     model.train()
-    precision = resolve_precision(spec.modifiers.precision, torch.device("cpu"))
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    batch = _batch()
-    if spec.modifiers.cache:  # what a cached run reads: the frozen part's output, stored in fp16
-        with torch.no_grad():
-            features, rows = model.frozen_features(batch.inputs, batch.attention_mask)
-        features = features.to(torch.float16)
+    precision = resolve_precision(spec.modifiers.precision, CPU)
+    stepper = make_stepper(model, spec.strategy, precision, CPU, 1e-4, 1e-3, 0.01)
+    cache_dtype = spec.modifiers.cache_dtype if spec.modifiers.cache else None
+    batch = fixed_batch(stepper, 4, 32_000, 3, cache_dtype)
+    steps = itertools.count()
 
-    def step() -> float:
-        with torch.autocast(
-            "cpu",
-            dtype=precision.autocast_dtype or torch.float32,
-            enabled=precision.autocast_dtype is not None,
-        ):
-            if spec.modifiers.cache:
-                pred = model.forward_from_features(features.float(), rows)
-            else:
-                pred = model(batch.inputs, batch.attention_mask)
-        loss = ccc_loss(pred.float(), batch.targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
-
-    loss = benchmark(step)
+    loss = benchmark(lambda: train_step(stepper, batch, next(steps)).item())
     assert torch.isfinite(torch.tensor(loss))

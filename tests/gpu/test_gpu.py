@@ -39,11 +39,16 @@ def test_nvml_sees_this_process_allocate_a_gibibyte():
     assert report.energy_j is None or report.energy_j > 0
 
 
-def test_amp_resolves_to_fp16_with_loss_scaling_on_cuda():
-    from bench.trainer import resolve_precision
+def test_amp_resolves_to_bf16_where_the_gpu_has_it_else_fp16_with_loss_scaling():
+    from bench.step import resolve_precision
 
     p = resolve_precision("auto", torch.device("cuda"))
-    assert p.name == "fp16" and p.loss_scaling and p.autocast_dtype is torch.float16
+    if torch.cuda.is_bf16_supported():
+        assert p.name == "bf16" and not p.loss_scaling and p.autocast_dtype is torch.bfloat16
+    else:
+        assert p.name == "fp16" and p.loss_scaling and p.autocast_dtype is torch.float16
+    fp16 = resolve_precision("fp16", torch.device("cuda"))
+    assert fp16.loss_scaling and fp16.autocast_dtype is torch.float16
 
 
 @pytest.mark.parametrize("spelling", ["full", "partial3+amp", "partial3+amp:bf16+cache", "lora"])
@@ -53,17 +58,19 @@ def test_one_training_run_per_precision_on_the_gpu(tiny_config, spelling):
     from bench.worker import run_one
 
     cfg = dataclasses.replace(tiny_config, strategy=spelling, device="cuda").with_train(
-        max_epochs=1
+        max_epochs=3
     )
     result = run_one(cfg)
     eff = result["efficiency"]
     print(
-        f"\n{spelling}: {eff['train_samples_per_s']:.1f} samples/s, alloc peak {eff['peak_vram_alloc_mib']:.1f} MiB, "
+        f"\n{spelling}: {eff['train_samples_per_s']} samples/s, harness efficiency "
+        f"{eff['harness_efficiency']}, alloc peak {eff['peak_vram_alloc_mib']:.1f} MiB, "
         f"NVML {eff['peak_vram_nvml_mib']} MiB, energy {eff['energy_j']} J, notes {result['notes']}"
     )
     assert result["status"] == "ok"
     assert result["device"]["type"] == "cuda"
     assert eff["peak_vram_alloc_mib"] > 0 and eff["alloc_peak_eval_mib"] is not None
+    assert eff["train_samples_per_s"] > 0 and eff["harness_efficiency"] > 0
 
 
 def test_cuda_device_order_matches_nvml_by_uuid():

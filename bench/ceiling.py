@@ -1,0 +1,111 @@
+"""The ceiling a run's throughput is judged against: the same model, strategy, precision and
+training step (`bench.step.train_step`) on one fixed batch already on the device, no loader, no
+meter but the clock. `harness_efficiency` = measured samples/s / ceiling samples/s; a figure near
+1 says the harness measured the strategy, not itself.
+
+A cached strategy's ceiling reads a fixed batch of frozen-prefix features in the store's dtype,
+as its training does; the others read a fixed waveform batch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from bench.batching import Batch, frame_aligned, frames_of
+from bench.cache import CachedBatch
+from bench.cache.prefix import STORE_DTYPES
+from bench.cache.store import DTYPES
+from bench.meter.timing import synchronize
+from bench.step import Stepper, train_step
+
+SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    samples_per_s: float
+    batch_size: int
+    input_samples: int  # waveform length of the fixed batch (frame-aligned)
+    steps: int  # timed steps, after `warmup` untimed ones
+    warmup: int
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {
+            "samples_per_s": self.samples_per_s,
+            "batch_size": self.batch_size,
+            "input_samples": self.input_samples,
+            "steps": self.steps,
+            "warmup_steps": self.warmup,
+            "seconds": self.seconds,
+            "method": "same model, strategy and train_step on one fixed batch on the device; "
+            "no loader, no meter; one synchronisation after the timed steps",
+        }
+
+
+@torch.no_grad()
+def fixed_batch(
+    stepper: Stepper,
+    batch_size: int,
+    samples: int,
+    n_outputs: int,
+    cache_dtype: str | None,
+    seed: int = 0,
+) -> Batch | CachedBatch:
+    """A batch of `batch_size` random clips of `samples` samples (frame-aligned) on the device;
+    with `cache_dtype`, what a cached run reads instead: their frozen features in that dtype."""
+    model, device = stepper.model, stepper.device
+    g = torch.Generator().manual_seed(seed)
+    samples = frame_aligned(samples)
+    wave = torch.randn(batch_size, samples, generator=g)
+    mask = torch.ones(batch_size, samples, dtype=torch.long)
+    targets = torch.rand(batch_size, n_outputs, generator=g) * 2 - 1
+    index = torch.arange(batch_size)
+    seconds = batch_size * samples / SAMPLE_RATE
+    if cache_dtype is None:
+        return Batch(wave, mask, targets, index, seconds).to(device)
+    was_training = model.training
+    model.eval()
+    with stepper.precision.autocast(device):
+        feats, rows = model.frozen_features(wave.to(device), mask.to(device))
+    model.train(was_training)
+    dtype = DTYPES[STORE_DTYPES[cache_dtype]][0]
+    assert model.layer_weights is not None or feats.shape[1] == frames_of(samples)
+    return CachedBatch(feats.to(dtype), rows, targets.to(device), index, seconds, seconds)
+
+
+def measure_ceiling(
+    stepper: Stepper,
+    batch: Batch | CachedBatch,
+    warmup: int = 3,
+    min_steps: int = 5,
+    max_steps: int = 50,
+    min_seconds: float = 1.0,
+) -> Ceiling:
+    """Samples/s of `train_step` on `batch`, repeated: `warmup` untimed steps, then at least
+    `min_steps` and until `min_seconds` have passed (at most `max_steps`)."""
+    stepper.model.train()
+    for i in range(warmup):
+        train_step(stepper, batch, i)
+    synchronize(stepper.device)
+    steps, t0 = 0, time.perf_counter()
+    # One synchronisation per block of steps, not per step: the ceiling is the loop without
+    # anything the meter adds.
+    while steps < max_steps:
+        block = min_steps if steps == 0 else min(min_steps, max_steps - steps)
+        for _ in range(block):
+            train_step(stepper, batch, warmup + steps)
+            steps += 1
+        synchronize(stepper.device)
+        if time.perf_counter() - t0 >= min_seconds:
+            break
+    elapsed = time.perf_counter() - t0
+    n = len(batch.index)
+    return Ceiling(n * steps / elapsed, n, batch_shape_samples(batch), steps, warmup, elapsed)
+
+
+def batch_shape_samples(batch: Batch | CachedBatch) -> int:
+    return round(batch.padded_seconds * SAMPLE_RATE / len(batch.index))
