@@ -49,8 +49,9 @@ class LengthGrid:
     """The input lengths (samples, ascending, frame-aligned) that batches are padded up to.
 
     Grid points sit at evenly spaced quantiles of the corpus's clip lengths, so they are dense
-    where clips are many: on MSP-Podcast-like durations 32 points add ~1.5% padding on top of the
-    bucketing's own. Derived from every split's lengths, so evaluation maps onto the same shapes.
+    where clips are many: on MSP-Podcast-like durations (`make bench-data`, batch 16) 32 points
+    take padding from 1.7% (each batch to its longest clip, 1,231 lengths an epoch) to 4.1%.
+    Derived from every split's lengths, so evaluation maps onto the same shapes.
     """
 
     lengths: tuple[int, ...]

@@ -6,6 +6,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 
+from bench.adapters.hf_options import HFOptions
+from bench.adapters.label_range import LabelRange
 from bench.errors import BenchError
 from bench.synthetic import SyntheticSpec
 
@@ -133,6 +135,8 @@ class RunConfig:
     nvml_interval_s: float = 0.01  # NVML sampling period (--nvml-interval-ms)
     require_idle_gpu: bool = False  # abort instead of warning when other processes use the GPU
     peak_tflops: float | None = None  # override the peak used for MFU (--peak-tflops)
+    label_range: LabelRange | None = None  # csv, hf: the labels' native scale (--label-range)
+    hf: HFOptions | None = None  # hf: columns and splits (--audio-column, --label-columns, ...)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -142,6 +146,10 @@ class RunConfig:
         d = dict(d)
         d["train"] = TrainConfig(**d["train"])
         d["synthetic"] = SyntheticSpec(**d["synthetic"])
+        if d.get("label_range"):
+            d["label_range"] = LabelRange.from_dict(d["label_range"])
+        if d.get("hf"):
+            d["hf"] = HFOptions.from_dict(d["hf"])
         return cls(**d)
 
     def config_hash(self) -> str:

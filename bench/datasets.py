@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.adapters import csv_manifest, iemocap, msp_podcast, synthetic
+from bench.adapters import csv_manifest, hf_dataset, iemocap, msp_podcast, synthetic
 from bench.adapters.base import SPLITS, Corpus, DataOptions, Problem, Utterance
+from bench.adapters.hf_options import HFOptions
+from bench.adapters.label_range import LabelRange
 from bench.errors import BenchError
 from bench.synthetic import SyntheticSpec
 
@@ -18,18 +20,28 @@ __all__ = ["ADAPTERS", "SPLITS", "Corpus", "DataOptions", "Problem", "Utterance"
 class Adapter:
     load: Callable[[str | None, DataOptions], Corpus]
     data_root: str  # what --data-root points at, for help and errors
-    options: frozenset[str] = frozenset()  # which of fold / test_set it understands
+    options: frozenset[str] = frozenset()  # which of fold / test_set / label_range / hf it reads
 
 
 ADAPTERS: dict[str, Adapter] = {
     "synthetic": Adapter(synthetic.load, "cache folder (optional)"),
-    "csv": Adapter(csv_manifest.load, "the manifest .csv"),
+    "csv": Adapter(csv_manifest.load, "the manifest .csv", frozenset({"label_range"})),
     "msp-podcast": Adapter(
         msp_podcast.load, "the folder holding Labels/ and Audios/", frozenset({"test_set"})
     ),
     "iemocap": Adapter(iemocap.load, "the folder holding Session1..Session5", frozenset({"fold"})),
+    "hf": Adapter(
+        hf_dataset.load,
+        "a folder written by save_to_disk, or a hub name",
+        frozenset({"label_range", "hf"}),
+    ),
 }
-_FLAGS = {"fold": ("--fold", "iemocap"), "test_set": ("--test-set", "msp-podcast")}
+_FLAGS = {
+    "fold": ("--fold applies", "iemocap"),
+    "test_set": ("--test-set applies", "msp-podcast"),
+    "label_range": ("--label-range applies", "csv and hf"),
+    "hf": ("--audio-column, --label-columns, --speaker-column and --hf-splits apply", "hf"),
+}
 
 
 def load_dataset(
@@ -41,14 +53,17 @@ def load_dataset(
     synthetic: SyntheticSpec,
     fold: int | None = None,
     test_set: str | None = None,
+    label_range: LabelRange | None = None,
+    hf: HFOptions | None = None,
 ) -> Corpus:
     """The validated corpus `name` at `data_root`. Raises BenchError naming what is wrong."""
     if name not in ADAPTERS:
         raise BenchError(f"unknown dataset {name!r}; valid datasets: {', '.join(ADAPTERS)}")
     adapter = ADAPTERS[name]
-    for option, value in (("fold", fold), ("test_set", test_set)):
+    given = {"fold": fold, "test_set": test_set, "label_range": label_range, "hf": hf}
+    for option, value in given.items():
         if value is not None and option not in adapter.options:
             flag, owner = _FLAGS[option]
-            raise BenchError(f"{flag} applies to --dataset {owner} only, not {name}")
-    opts = DataOptions(seed, strict, fold, test_set, synthetic)
+            raise BenchError(f"{flag} to --dataset {owner} only, not {name}")
+    opts = DataOptions(seed, strict, fold, test_set, synthetic, label_range, hf)
     return adapter.load(data_root, opts)

@@ -77,6 +77,19 @@ def read_result(path: str | Path) -> dict | None:
     return data if isinstance(data, dict) and data.get("schema") == SCHEMA else None
 
 
+def supersede(path: str | Path) -> Path:
+    """Move the result at `path` to results/superseded/, named with its modification time
+    (UTC), so a forced rerun never erases what it replaces; returns the new path."""
+    import datetime as dt
+
+    path = Path(path)
+    stamp = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    dest = path.parent / "superseded" / f"{path.stem}__{stamp}{path.suffix}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(path, dest)
+    return dest
+
+
 def load_results(out_dir: str | Path) -> list[dict]:
     folder = Path(out_dir) / "results"
     found = [read_result(p) for p in sorted(folder.glob("*.json"))]

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from bench.adapters.hf_options import HFOptions
+from bench.adapters.label_range import parse_label_range
 from bench.config import PROFILES, RunConfig, get_profile
 from bench.datasets import ADAPTERS, load_dataset
 from bench.errors import BenchError
@@ -62,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-root",
         default=None,
         help="csv: the manifest file; msp-podcast: the folder holding Labels/ and Audios/; "
-        "iemocap: the folder holding Session1..5; synthetic: its cache folder",
+        "iemocap: the folder holding Session1..5; hf: a folder written by save_to_disk or a "
+        "hub name; synthetic: its cache folder",
     )
     ap.add_argument(
         "--fold",
@@ -72,6 +75,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--test-set", default=None, help="msp-podcast: the Split_Set used as test (default Test1)"
+    )
+    ap.add_argument(
+        "--label-range",
+        default=None,
+        help="csv, hf: the labels' scale, mapped to [-1, 1]: LO,HI (1,7) or per dimension "
+        "'arousal=1,7;valence=1,7;dominance=1,5' (default: -1,1; negative LO: --label-range=-1,1)",
+    )
+    hf = ap.add_argument_group("--dataset hf (a Hugging Face dataset)")
+    hf.add_argument("--audio-column", default=None, help="the audio column (default audio)")
+    hf.add_argument(
+        "--label-columns",
+        default=None,
+        help="arousal=EmoAct,valence=EmoVal,dominance=EmoDom (any subset; default: columns "
+        "named arousal, valence, dominance)",
+    )
+    hf.add_argument(
+        "--speaker-column", default=None, help="speaker ids (default: a column named speaker)"
+    )
+    hf.add_argument(
+        "--hf-splits",
+        default=None,
+        help="train=train,val=validation,test=test (default: the dataset's split names; a "
+        "dataset of one split is split by speaker)",
     )
     ap.add_argument(
         "--max-seconds",
@@ -217,6 +243,9 @@ def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
     seeds = parse_seeds(args.seeds, profile.seeds)
     if args.dataset not in ADAPTERS:
         raise BenchError(f"unknown dataset {args.dataset!r}; valid datasets: {', '.join(ADAPTERS)}")
+    hf_flags = (args.audio_column, args.label_columns, args.speaker_column, args.hf_splits)
+    hf = HFOptions.parse(*hf_flags) if any(f is not None for f in hf_flags) else None
+    label_range = parse_label_range(args.label_range) if args.label_range is not None else None
     out = Path(args.out or f"reports/{profile.name}")
     configs = [
         RunConfig(
@@ -236,6 +265,8 @@ def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
             nvml_interval_s=args.nvml_interval_ms / 1000,
             require_idle_gpu=args.require_idle_gpu,
             peak_tflops=args.peak_tflops,
+            label_range=label_range,
+            hf=hf,
         )
         for seed in seeds
         for model in models
@@ -269,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
                 synthetic=c0.synthetic,
                 fold=c0.fold,
                 test_set=c0.test_set,
+                label_range=c0.label_range,
+                hf=c0.hf,
             )
         if corpus.problems:
             from bench.adapters.validate import describe_problems

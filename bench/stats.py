@@ -237,21 +237,19 @@ def paired_bootstrap(
 # Degenerate runs
 
 
-def degenerate_reasons(
+def prediction_problems(
     pred: Sequence[Sequence[float]] | np.ndarray | None,
     dimensions: Sequence[str],
     ccc_mean: float | None,
-    others_ccc_mean: Sequence[float],
-    far_below: float = 0.2,
     rel_tol: float = 1e-6,
 ) -> list[str]:
-    """Why a finished run's CCC cannot be taken at face value (empty list: nothing wrong).
+    """What is wrong with one run's own test predictions (empty list: nothing).
 
-    - NaN/inf predictions or an undefined CCC;
+    - an undefined CCC or NaN/inf predictions;
     - a dimension whose predictions are constant (the model learnt the mean: CCC ~ 0 by
-      construction, not by lack of signal) — spread below `rel_tol` of its magnitude;
-    - a mean CCC more than `far_below` under the median of the other strategies at the same seed
-      (a diverged or mis-configured run rather than a weaker method)."""
+      construction, not by lack of signal) — spread below `rel_tol` of its magnitude.
+    The run records these itself (`metrics.degenerate`); the report recomputes them with this
+    same function, so a defect is named once, in one wording."""
     reasons: list[str] = []
     if ccc_mean is None or not math.isfinite(ccc_mean):
         reasons.append("CCC is NaN")
@@ -269,6 +267,21 @@ def degenerate_reasons(
             ]
             if flat:
                 reasons.append(f"constant predictions ({', '.join(flat)})")
+    return reasons
+
+
+def degenerate_reasons(
+    pred: Sequence[Sequence[float]] | np.ndarray | None,
+    dimensions: Sequence[str],
+    ccc_mean: float | None,
+    others_ccc_mean: Sequence[float],
+    far_below: float = 0.2,
+    rel_tol: float = 1e-6,
+) -> list[str]:
+    """Why a finished run's CCC cannot be taken at face value (empty list: nothing wrong): its
+    `prediction_problems`, and a mean CCC more than `far_below` under the median of the other
+    strategies at the same seed (a diverged or mis-configured run rather than a weaker method)."""
+    reasons = prediction_problems(pred, dimensions, ccc_mean, rel_tol)
     others = _finite(others_ccc_mean)
     if others and ccc_mean is not None and math.isfinite(ccc_mean):
         ref = float(np.median(others))

@@ -22,7 +22,7 @@ from rich.progress import (
 )
 
 from bench.config import RunConfig
-from bench.results import log_path, read_result, result_path, write_result
+from bench.results import log_path, read_result, result_path, supersede, write_result
 
 
 def _child(cfg_dict: dict, path: str, events: mp.Queue, log: str) -> None:
@@ -166,6 +166,9 @@ def run_sweep(
                 results.append(old)
                 bar.advance(overall)
                 continue
+            if force and path.exists():
+                kept = supersede(path)
+                console.print(f"[dim]--force: the earlier result is kept as {kept}[/dim]")
             current = bar.add_task(f"{what} (seed {cfg.seed})", total=None)
 
             def on_event(e: dict, current=current, cfg=cfg, what=what) -> None:

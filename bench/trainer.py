@@ -138,21 +138,23 @@ def train(
     # Every batch, cached or not, training or evaluation, is padded up to one of a few lengths.
     grid = LengthGrid.from_lengths([n for ds in data.values() for n in ds.lengths()])
     loaders, loader_report = prepare_loaders(data, grid, cfg.num_workers, cfg.preload)
+    timer = StepTimer(device, cfg.warmup_steps, cfg.warmup_seconds)
     caches: dict[str, CacheView | None] = {s: None for s in data}
     cache_report = cache_build_s = cache_mib = None
     if mods.cache:
         progress({"phase": "cache"})
-        views, cache_report = prepare_caches(
-            model,
-            data,
-            device,
-            cfg.batch_size,
-            precision.autocast_dtype,
-            mods.cache_dtype,
-            cfg.cache_store,
-            num_workers=cfg.num_workers,
-            grid=grid,
-        )
+        with timer.phase("cache"):
+            views, cache_report = prepare_caches(
+                model,
+                data,
+                device,
+                cfg.batch_size,
+                precision.autocast_dtype,
+                mods.cache_dtype,
+                cfg.cache_store,
+                num_workers=cfg.num_workers,
+                grid=grid,
+            )
         caches.update(views)
         # Getting the cache ready, whether built now or reused: hashing, building, verifying.
         cache_build_s = cache_report.key_s + (cache_report.build_s or 0.0) + cache_report.open_s
@@ -175,7 +177,6 @@ def train(
         warmup_steps=round(cfg.lr_warmup * cfg.max_epochs * steps_per_epoch),
         max_grad_norm=cfg.max_grad_norm,
     )
-    timer = StepTimer(device, cfg.warmup_steps, cfg.warmup_seconds)
     strategy.begin_training(model, cfg.max_epochs * steps_per_epoch)
 
     torch.manual_seed(seed)  # the loop's randomness (dropout) starts equal for every strategy

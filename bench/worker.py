@@ -22,6 +22,7 @@ from bench.meter.host import cpu_time_s
 from bench.meter.summary import compute_section, efficiency_section
 from bench.model import CONFIG_OVERRIDES, build_model, count_parameters
 from bench.results import SCHEMA
+from bench.stats import prediction_problems
 from bench.trainer import Progress, resolve_precision, train
 from strategies import parse_strategy
 
@@ -50,20 +51,6 @@ def base_result(cfg: RunConfig) -> dict:
     }
 
 
-def degenerate_reason(predictions: list[list[float]]) -> str | None:
-    """Why a run's test predictions cannot be trusted (NaN or constant), or None."""
-    import numpy as np
-
-    pred = np.asarray(predictions, dtype=float)
-    if pred.size == 0:
-        return "no test predictions"
-    if not np.isfinite(pred).all():
-        return "non-finite test predictions"
-    if (pred.std(axis=0) < 1e-6).any():
-        return "constant test predictions in at least one dimension (CCC is meaningless there)"
-    return None
-
-
 def run_one(
     cfg: RunConfig, progress: Progress = lambda e: None, corpus: Corpus | None = None
 ) -> dict:
@@ -85,6 +72,8 @@ def run_one(
             synthetic=cfg.synthetic,
             fold=cfg.fold,
             test_set=cfg.test_set,
+            label_range=cfg.label_range,
+            hf=cfg.hf,
         )
     data = {
         s: AudioDataset(corpus.split(s), cfg.train.max_seconds, cfg.seed, train=s == "train")
@@ -128,20 +117,7 @@ def run_one(
             progress,
         )
     thr = out.timer.report()
-    mem = tracker.report(
-        alloc_peak_override=max(
-            (
-                v
-                for v in (
-                    thr.alloc_peak_train_mib,
-                    thr.alloc_peak_warmup_mib,
-                    thr.alloc_peak_eval_mib,
-                )
-                if v is not None
-            ),
-            default=None,
-        )
-    )
+    mem = tracker.report()
     notes += list(mem.notes) + out.notes + ([thr.note] if thr.note else [])
     result["data"]["padding_fraction"] = out.padding_fraction
     result["data"]["distinct_input_lengths"] = out.distinct_input_lengths
@@ -154,10 +130,10 @@ def run_one(
         "val_ccc_best": best.val_ccc_mean if best else None,
         "history": [asdict(h) for h in out.history],
     }
-    degenerate = degenerate_reason(out.test_predictions)
-    result["metrics"]["degenerate"] = degenerate
-    if degenerate:
-        notes.append(f"degenerate run: {degenerate}")
+    # The report names these (and its cross-run checks) in its warnings.
+    result["metrics"]["degenerate"] = prediction_problems(
+        out.test_predictions, corpus.dimensions, out.test_ccc_mean
+    )
     result["efficiency"] = efficiency_section(
         thr,
         mem,

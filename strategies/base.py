@@ -20,10 +20,10 @@ class Strategy:
     strategies leave them empty (AdaLoRA reallocates its rank budget in them).
     """
 
+    # Both set by @register_strategy, so that a strategy spells itself without the registry.
     family: ClassVar[str]
+    shorthand: ClassVar[str | None] = None  # the int field written as a number suffix (partial3)
     default_lr: ClassVar[float] = 5e-5
-    # Trainable parameters when the whole backbone is frozen typically need a larger step.
-    head_lr: ClassVar[float] = 1e-3
 
     def apply(self, model: SERModel) -> None:
         raise NotImplementedError
@@ -54,14 +54,11 @@ class Strategy:
 
     def spelling(self) -> str:
         """Canonical command-line spelling; parse_strategy(spelling()) gives back an equal object."""
-        from strategies.registry import registered
-
-        info = registered()[self.family]
         parts = []
         prefix = self.family
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
-            if f.name == info.shorthand:
+            if f.name == self.shorthand:
                 if value is not None:
                     prefix = f"{self.family}{value}"
             elif value != f.default:

@@ -56,6 +56,7 @@ def register_strategy(
         if not dataclasses.is_dataclass(cls):
             raise TypeError(f"strategy {name!r} must be a dataclass")
         cls.family = name  # type: ignore[attr-defined]
+        cls.shorthand = shorthand  # type: ignore[attr-defined]
         _REGISTRY[name] = StrategyInfo(name=name, cls=cls, summary=summary, shorthand=shorthand)
         return cls
 
@@ -63,13 +64,12 @@ def register_strategy(
 
 
 def _load_plugins() -> None:
-    """Import built-in families, then third-party ones from the entry-point group, once."""
+    """Import third-party families from the entry-point group, once. (The built-in families are
+    imported by the `strategies` package itself; this module imports none of them.)"""
     global _plugins_loaded
     if _plugins_loaded:
         return
     _plugins_loaded = True
-    import strategies.builtin  # noqa: F401  (registers the built-in families)
-
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             ep.load()

@@ -7,6 +7,7 @@ import pytest
 import soundfile as sf
 
 import bench.adapters.probe_cache as probe_cache
+from bench.adapters.label_range import parse_label_range
 from bench.datasets import load_dataset
 from bench.errors import BenchError
 from bench.synthetic import SyntheticSpec
@@ -79,9 +80,9 @@ def test_reads_paths_relative_to_the_manifest_and_its_splits(corpus_dir):
 
 
 def test_any_subset_of_dimensions(corpus_dir):
-    rows = [[r[0], r[1], r[4], r[5]] for r in good_rows()]
-    corpus = load(write_manifest(corpus_dir, ["path", "arousal", "split", "speaker"], rows))
-    assert corpus.dimensions == ("arousal",)
+    rows = [[r[0], r[2], r[4], r[5]] for r in good_rows()]
+    corpus = load(write_manifest(corpus_dir, ["path", "valence", "split", "speaker"], rows))
+    assert corpus.dimensions == ("valence",)
     assert all(len(u.labels) == 1 for u in corpus.utterances)
 
 
@@ -160,10 +161,20 @@ def test_wrong_data_root(tmp_path):
         load_dataset("csv", None, seed=0, strict=False, synthetic=SPEC)
 
 
-def test_all_rows_bad_says_so_with_a_hint(corpus_dir):
-    rows = [[r[0], 3.0, 4.0, 5.0, r[4], r[5]] for r in good_rows()]  # a 1-7 scale by mistake
-    with pytest.raises(BenchError, match=r"no usable rows.*rescale"):
+def test_labels_mostly_outside_minus_one_to_one_name_the_flag(corpus_dir):
+    rows = [[r[0], 30 + s, 50, 70, r[4], r[5]] for s, r in enumerate(good_rows())]  # 0..100
+    with pytest.raises(BenchError) as err:
         load(write_manifest(corpus_dir, HEADER, rows))
+    msg = str(err.value)
+    assert "36 of 36 labels lie outside -1 to 1 (they span 30 to 70)" in msg
+    assert "pass the corpus' scale as --label-range LO,HI" in msg
+    # One dimension on another scale: too few labels to refuse the corpus, but that dimension
+    # has none inside -1..1, and that is said rather than skipping every row.
+    rows = [[*r[:3], 2 + s % 4, *r[4:]] for s, r in enumerate(good_rows())]
+    with pytest.raises(BenchError) as err:
+        load(write_manifest(corpus_dir, HEADER, rows))
+    msg = str(err.value)
+    assert "no dominance label lies inside -1 to 1" in msg and "they span 2 to 5" in msg
 
 
 def test_unknown_split_value_is_a_bad_row(corpus_dir):
@@ -194,7 +205,87 @@ def test_mixed_rates_formats_and_channels(tmp_path):
     for i, (sr, ext, ch) in enumerate(kinds * 3):
         path = tmp_path / f"c{i}.{ext}"
         tone(path, 0.4, sr, ch)
-        rows.append([path.name, 0.1, 0.2, 0.3, ["train", "train", "val", "test"][i % 4], "s"])
+        rows.append([path.name, -0.1, 0.2, 0.3, ["train", "train", "val", "test"][i % 4], "s"])
     corpus = load(write_manifest(tmp_path, HEADER, rows), strict=True)
     assert len(corpus.utterances) == 12
     assert all(u.seconds == pytest.approx(0.4, abs=0.01) for u in corpus.utterances)
+
+
+def load_on(path, label_range, strict=False):
+    return load_dataset(
+        "csv",
+        str(path),
+        seed=0,
+        strict=strict,
+        synthetic=SPEC,
+        label_range=parse_label_range(label_range) if label_range else None,
+    )
+
+
+def msp_rows():
+    """good_rows with arousal and valence on 1..7 and dominance on 1..5."""
+    return [[r[0], 1 + 6 * r[1], 4 - 3 * r[2], 3, *r[4:]] for r in good_rows()]
+
+
+def test_label_range_maps_each_dimension_onto_minus_one_to_one(corpus_dir):
+    manifest = write_manifest(corpus_dir, HEADER, msp_rows())
+    corpus = load_on(manifest, "arousal=1,7;valence=1,7;dominance=1,5", strict=True)
+    first = corpus.split("train")[0]  # s0_0: arousal 1, valence 4, dominance 3
+    assert first.labels == (-1.0, 0.0, 0.0)
+    assert (
+        corpus.scale
+        == "arousal 1 to 7, valence 1 to 7, dominance 1 to 5 (--label-range), mapped to [-1, 1]"
+    )
+    assert corpus.summary()["label_range"] == {
+        "arousal": [1.0, 7.0],
+        "valence": [1.0, 7.0],
+        "dominance": [1.0, 5.0],
+    }
+    # A bare range covers the dimensions not named.
+    same = load_on(manifest, "1,7;dominance=1,5")
+    assert [u.labels for u in same.utterances] == [u.labels for u in corpus.utterances]
+    one = load_on(manifest, "1,7")
+    assert one.scale == "1 to 7 (--label-range), mapped to [-1, 1]"
+    assert one.split("train")[0].labels == pytest.approx((-1.0, 0.0, -1 / 3))
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "flag", "also"),
+    [
+        (1.0, 7.0, "--label-range 1,7", "MSP-Podcast"),
+        (1.0, 5.0, "--label-range 1,5", "--label-range 1,7 if your corpus rates on 1 to 7"),
+        (0.0, 1.0, "--label-range 0,1", "--label-range=-1,1 if they are on -1 to 1"),
+    ],
+)
+def test_a_known_corpus_scale_without_the_flag_is_refused(corpus_dir, low, high, flag, also):
+    span = np.linspace(low, high, 12)
+    rows = [[r[0], span[i], span[-1 - i], span[i], *r[4:]] for i, r in enumerate(good_rows())]
+    with pytest.raises(BenchError) as err:
+        load(write_manifest(corpus_dir, HEADER, rows))
+    msg = str(err.value)
+    assert f"every label lies between {low:g} and {high:g}" in msg
+    assert f"pass {flag} to map them onto [-1, 1]" in msg and also in msg
+    assert "'arousal=" in msg and "dominance=" in msg  # the per-dimension spelling too
+
+
+def test_labels_inside_and_outside_the_range_report_the_rows(corpus_dir):
+    rows = msp_rows()
+    rows[3][1] = 9.5  # one arousal beyond 7
+    corpus = load_on(write_manifest(corpus_dir, HEADER, rows), "1,7")
+    (problem,) = corpus.problems
+    assert problem.kind == "out-of-range label"
+    assert problem.where.endswith("manifest.csv:5") and "arousal=9.5" in problem.detail
+    assert "1..7" in problem.detail
+    # Without the flag: 9.5 is on no known scale, but most labels lie outside -1..1.
+    with pytest.raises(BenchError, match=r"34 of 36 labels lie outside -1 to 1.*--label-range LO"):
+        load(write_manifest(corpus_dir, HEADER, rows))
+
+
+def test_label_range_must_cover_every_dimension_and_hold_labels(corpus_dir):
+    manifest = write_manifest(corpus_dir, HEADER, msp_rows())
+    with pytest.raises(BenchError, match=r"gives no range for dominance.*dominance=LO,HI"):
+        load_on(manifest, "arousal=1,7;valence=1,7")
+    with pytest.raises(
+        BenchError, match=r"no arousal label lies inside 10 to 20.*check --label-range"
+    ):
+        load_on(manifest, "10,20")

@@ -124,6 +124,12 @@ def test_bench_data_prints_padding_throughput_and_the_ratio_to_training(tmp_path
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "length-bucketed" in out and "random" in out
-    rates = [float(line.split()[2]) for line in out.splitlines() if "workers 0:" in line]
-    assert len(rates) == 2 and all(r > 0 for r in rates)
+    rates = {
+        line.split(":")[0].strip(): float(line.split(":")[1].split()[0])
+        for line in out.splitlines()
+        if "audio-s/s  (" in line
+    }
+    # Each corpus through the loader decoded into memory and with 0 workers.
+    assert set(rates) == {"memory", "0 workers"} and all(r > 0 for r in rates.values())
+    assert out.count("audio-s/s  (") == 4
     assert "consumed 10 audio-s/s" in out and "x that at its best worker count" in out

@@ -8,27 +8,42 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from bench.adapters.hf_options import HFOptions
+from bench.adapters.label_range import parse_label_range
 from bench.datasets import ADAPTERS, load_dataset
 from bench.errors import BenchError
-from bench.run import main
+from bench.run import build_parser, main, plan
 from bench.synthetic import SyntheticSpec
+from bench.worker import run_one
 
 SPEC = SyntheticSpec()
 
 
 def test_every_corpus_layout_is_registered():
-    assert list(ADAPTERS) == ["synthetic", "csv", "msp-podcast", "iemocap"]
+    assert list(ADAPTERS) == ["synthetic", "csv", "msp-podcast", "iemocap", "hf"]
 
 
 def test_unknown_dataset_lists_the_valid_ones():
-    with pytest.raises(BenchError, match="valid datasets: synthetic, csv, msp-podcast, iemocap"):
+    with pytest.raises(
+        BenchError, match="valid datasets: synthetic, csv, msp-podcast, iemocap, hf"
+    ):
         load_dataset("librispeech", None, seed=0, strict=False, synthetic=SPEC)
 
 
-@pytest.mark.parametrize("name", ["synthetic", "csv", "iemocap"])
+@pytest.mark.parametrize("name", ["synthetic", "csv", "iemocap", "hf"])
 def test_test_set_is_refused_outside_msp_podcast(name):
     with pytest.raises(BenchError, match="--test-set applies to --dataset msp-podcast only"):
         load_dataset(name, None, seed=0, strict=False, synthetic=SPEC, test_set="Test2")
+
+
+@pytest.mark.parametrize("name", ["synthetic", "msp-podcast", "iemocap"])
+def test_label_range_and_hf_columns_are_refused_where_the_scale_is_known(name):
+    with pytest.raises(BenchError, match="--label-range applies to --dataset csv and hf only"):
+        load_dataset(
+            name, None, seed=0, strict=False, synthetic=SPEC, label_range=parse_label_range("1,7")
+        )
+    with pytest.raises(BenchError, match=r"--audio-column, .* apply to --dataset hf only"):
+        load_dataset(name, None, seed=0, strict=False, synthetic=SPEC, hf=HFOptions())
 
 
 def test_synthetic_corpus_loads_through_the_csv_reader(tiny_config):
@@ -91,3 +106,42 @@ def test_end_to_end_on_a_mixed_manifest(tmp_path, mixed_manifest, monkeypatch, c
     assert main([*args, "--strict", "--out", str(tmp_path / "strict")]) == 2
     assert "--strict" in capsys.readouterr().err
     assert not (tmp_path / "strict" / "results").exists()
+
+
+def test_label_range_gives_the_same_ccc_as_a_prescaled_manifest(tmp_path, monkeypatch):
+    """The same clips on 1..7 with --label-range 1,7, and pre-scaled to [-1, 1]: same CCC.
+
+    Labels are multiples of 0.75 on 1..7 (quarters on [-1, 1]), so both manifests map to
+    bit-identical targets and the runs must agree exactly, not merely closely. The runs go from
+    the command line's plan to a trained result in this process (the sweep's fresh process per
+    run is tested above and would only add its start-up time).
+    """
+    monkeypatch.setenv("SERBENCH_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(1)
+    (tmp_path / "clips").mkdir()
+    header = "path,arousal,valence,dominance,speaker"
+    native, scaled = [header], [header]
+    for i in range(12):
+        sf.write(tmp_path / "clips" / f"c{i}.wav", rng.normal(0, 0.1, 9_600), 16_000)
+        steps = rng.integers(0, 9, 3)  # 0..8 quarters
+        native.append(f"clips/c{i}.wav,{','.join(f'{1 + 0.75 * k:g}' for k in steps)},s{i % 6}")
+        scaled.append(f"clips/c{i}.wav,{','.join(f'{k / 4 - 1:g}' for k in steps)},s{i % 6}")
+    (tmp_path / "native.csv").write_text("\n".join(native) + "\n")
+    (tmp_path / "scaled.csv").write_text("\n".join(scaled) + "\n")
+    common = ["--dataset", "csv", "--profile", "smoke", "--strategies", "partial1",
+              "--epochs", "1", "--max-seconds", "0.5", "--device", "cpu"]  # fmt: skip
+    runs = {
+        "native": ["--data-root", str(tmp_path / "native.csv"), "--label-range", "1,7"],
+        "scaled": ["--data-root", str(tmp_path / "scaled.csv")],
+    }
+    results = {}
+    for name, args in runs.items():
+        (cfg,), _ = plan(build_parser().parse_args([*common, *args]))
+        results[name] = run_one(cfg)
+    assert results["native"]["metrics"]["ccc"] == results["scaled"]["metrics"]["ccc"]
+    native_data = results["native"]["data"]
+    assert native_data["label_range"] == {
+        d: [1.0, 7.0] for d in ("arousal", "valence", "dominance")
+    }
+    assert native_data["scale"] == "1 to 7 (--label-range), mapped to [-1, 1]"
+    assert results["scaled"]["data"]["label_range"]["arousal"] == [-1.0, 1.0]

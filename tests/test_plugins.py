@@ -103,3 +103,47 @@ def test_list_strategies_prints_every_family_its_parameters_and_the_modifiers(ca
     for modifier in ("+amp", "+cache", "+ckpt", "+compile"):
         assert modifier in out
     assert "all = " in out and "lora3+amp+cache" in out
+
+
+def test_strategies_have_no_import_cycle():
+    """Only the package imports the families; no module of strategies/ imports one that
+    imports it back (checked on the source, so lazy imports inside functions count too)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent / "strategies"
+    graph = {}
+    for path in root.glob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module == "strategies":
+                    deps |= {a.name for a in node.names if (root / f"{a.name}.py").exists()}
+                elif node.module.startswith("strategies."):
+                    deps.add(node.module.split(".")[1])
+            elif isinstance(node, ast.Import):
+                deps |= {
+                    a.name.split(".")[1] for a in node.names if a.name.startswith("strategies.")
+                }
+        graph[path.stem] = deps
+    assert graph["registry"] == set() and graph["base"] == set()
+
+    def reaches(start, target, seen=()):
+        return any(
+            d == target or (d not in seen and reaches(d, target, (*seen, d)))
+            for d in graph.get(start, ())
+        )
+
+    cycles = [m for m in graph if reaches(m, m)]
+    assert cycles == []
+
+
+def test_importing_the_registry_alone_finds_the_built_ins():
+    import subprocess
+    import sys
+
+    code = "import strategies.registry as r; print(sorted(r.registered()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "partial" in out.stdout and "lora" in out.stdout and "full" in out.stdout

@@ -34,3 +34,14 @@ def test_nan_is_written_as_null_with_a_note(tmp_path):
     assert r["metrics"]["ccc"]["arousal"] is None and r["l"] == [None]
     assert r["notes"][0] == "x"
     assert "metrics.ccc.arousal" in r["notes"][1] and "l[0]" in r["notes"][1]
+
+
+def test_supersede_keeps_the_replaced_result_with_its_time(tmp_path):
+    from bench.results import load_results, result_path, supersede, write_result
+
+    path = result_path(tmp_path, "full", 0)
+    write_result(path, {"schema": 1, "status": "ok", "strategy": "full", "seed": 0})
+    kept = supersede(path)
+    assert not path.exists() and kept.parent.name == "superseded"
+    assert kept.name.startswith("full__seed0__") and kept.suffix == ".json"
+    assert load_results(tmp_path) == []  # superseded results are not part of the run any more

@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bench.synthetic import SyntheticSpec
+
+if TYPE_CHECKING:  # both import this module for the data they produce
+    from bench.adapters.hf_options import HFOptions
+    from bench.adapters.label_range import LabelRange
 
 SPLITS = ("train", "val", "test")
 
@@ -20,6 +25,8 @@ class DataOptions:
     fold: int | None = None  # IEMOCAP: the session held out for test (1-5)
     test_set: str | None = None  # MSP-Podcast: which Split_Set is the test set (Test1, Test2)
     synthetic: SyntheticSpec = field(default_factory=SyntheticSpec)
+    label_range: LabelRange | None = None  # csv, hf: the labels' scale (--label-range)
+    hf: HFOptions | None = None  # hf: which columns and splits to read
 
 
 @dataclass(frozen=True)
@@ -36,8 +43,11 @@ class LabelScale:
     def contains(self, value: float) -> bool:
         return self.low <= value <= self.high
 
+    def span(self) -> str:
+        return f"{self.low:g} to {self.high:g}"
+
     def describe(self) -> str:
-        return f"{self.low:g} to {self.high:g} ({self.origin}), mapped to [-1, 1]"
+        return f"{self.span()} ({self.origin}), mapped to [-1, 1]"
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,19 @@ class Listing:
     rows: tuple[Row, ...]
     problems: tuple[Problem, ...] = ()  # rows the label files themselves got wrong
     left_out: str = ""  # rows not used on purpose (another test set), said in the summary
+    scales: tuple[LabelScale, ...] = ()  # one per dimension where they differ; () = `scale` for all
+
+    def scale_of(self, i: int) -> LabelScale:
+        """The scale of dimension `i` (an index into `dimensions`)."""
+        return self.scales[i] if self.scales else self.scale
+
+    def describe_scale(self) -> str:
+        """The label scale in words, per dimension where they differ."""
+        scales = [self.scale_of(i) for i in range(len(self.dimensions))]
+        if len(set(scales)) <= 1:
+            return (scales[0] if scales else self.scale).describe()
+        spans = ", ".join(f"{d} {s.span()}" for d, s in zip(self.dimensions, scales, strict=True))
+        return f"{spans} ({scales[0].origin}), mapped to [-1, 1]"
 
 
 # Given the rows that passed every check: the split of each ("" leaves a row out) and a sentence
@@ -103,6 +126,7 @@ class Corpus:
     utterances: tuple[Utterance, ...]
     problems: tuple[Problem, ...] = ()  # every row left out as bad input
     split_rule: str = ""  # how train/val/test were made, in words
+    label_ranges: tuple[tuple[float, float], ...] = ()  # native (low, high) per dimension
 
     @property
     def skipped(self) -> tuple[str, ...]:
@@ -118,6 +142,9 @@ class Corpus:
             "source": self.source,
             "dimensions": list(self.dimensions),
             "scale": self.scale,
+            "label_range": {
+                d: list(r) for d, r in zip(self.dimensions, self.label_ranges, strict=True)
+            },
             "split_rule": self.split_rule,
             "n_utterances": {s: len(self.split(s)) for s in SPLITS},
             "hours": round(sum(u.seconds for u in self.utterances) / 3600, 4),

@@ -1,8 +1,8 @@
 """`--dataset csv --data-root manifest.csv`: any corpus described by one CSV file.
 
 Columns (names case-insensitive): `path` (relative to the manifest's folder, or absolute) and any
-non-empty subset of `arousal`, `valence`, `dominance` (labels on [-1, 1]; CCC is reported for the
-dimensions present); optional `split` (train, val, test; also validation/dev/development) and
+non-empty subset of `arousal`, `valence`, `dominance` (labels on [-1, 1], or on the scale
+`--label-range` gives; CCC is reported for the dimensions present); optional `split` (train, val, test; also validation/dev/development) and
 `speaker`. Rows without a split get a seeded speaker-independent one (70/15/15 of the speakers),
 or a seeded split by file when the speaker is unknown.
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.adapters.base import Corpus, DataOptions, LabelScale, Listing, Problem, Row, SplitRule
+from bench.adapters.label_range import apply_label_range
 from bench.adapters.validate import assemble
 from bench.ccc import DIMENSIONS
 from bench.errors import BenchError
@@ -135,5 +136,5 @@ def split_rule(seed: int) -> SplitRule:
 
 
 def load(data_root: str | None, opts: DataOptions) -> Corpus:
-    listing = read_manifest(find_manifest(data_root))
+    listing = apply_label_range(read_manifest(find_manifest(data_root)), opts.label_range)
     return assemble(listing, split_rule(opts.seed), opts.strict)

@@ -61,7 +61,8 @@ def _decode(path: str, item: list) -> Verdict:
     return AudioProblem(path, item[1], item[2])
 
 
-def _write(file: Path, payload: dict) -> None:
+def write_json(file: Path, payload: dict | list) -> None:
+    """Write `payload` to `file` via a temporary file and a rename: never half a file."""
     file.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=file.parent)
     with os.fdopen(fd, "w") as fh:
@@ -81,7 +82,7 @@ def probe_many(paths: list[str], cache_dir: Path | None = None) -> dict[str, Ver
     with ThreadPoolExecutor(PROBE_THREADS) as pool:
         verdicts = dict(zip(paths, pool.map(_probe, paths), strict=True))
     try:
-        _write(index, {p: _encode(v) for p, v in verdicts.items()})
+        write_json(index, {p: _encode(v) for p, v in verdicts.items()})
     except OSError as exc:
         # The answers are right either way; only the next load will be slower.
         warnings.warn(f"cannot store the audio check in {index.parent} ({exc})", stacklevel=2)

@@ -36,7 +36,8 @@ def describe_problems(problems: list[Problem] | tuple[Problem, ...]) -> str:
 
 def _labels(row: Row, listing: Listing) -> tuple[float, ...] | Problem:
     out = []
-    for dim, text in zip(listing.dimensions, row.values, strict=True):
+    for i, (dim, text) in enumerate(zip(listing.dimensions, row.values, strict=True)):
+        scale = listing.scale_of(i)
         text = (text or "").strip()
         if not text:
             return Problem(row.where, "missing label", f"{dim} is empty")
@@ -46,14 +47,13 @@ def _labels(row: Row, listing: Listing) -> tuple[float, ...] | Problem:
             return Problem(row.where, "non-numeric label", f"{dim}={text!r} is not a number")
         if not math.isfinite(value):
             return Problem(row.where, "NaN label", f"{dim}={text} is not a finite number")
-        if not listing.scale.contains(value):
+        if not scale.contains(value):
             return Problem(
                 row.where,
                 "out-of-range label",
-                f"{dim}={value:g} is outside the corpus scale "
-                f"{listing.scale.low:g}..{listing.scale.high:g}",
+                f"{dim}={value:g} is outside the corpus scale {scale.low:g}..{scale.high:g}",
             )
-        out.append(listing.scale.to_unit(value))
+        out.append(scale.to_unit(value))
     return tuple(out)
 
 
@@ -113,7 +113,7 @@ def assemble(
         hint = ""
         if problems and all(p.kind == "out-of-range label" for p in problems):
             hint = (
-                f"; every label is outside {listing.scale.describe()}: "
+                f"; every label is outside {listing.describe_scale()}: "
                 "rescale the labels to that range"
             )
         raise BenchError(f"{listing.source}: no usable rows; {describe_problems(problems)}{hint}")
@@ -127,10 +127,11 @@ def assemble(
         listing.name,
         listing.source,
         listing.dimensions,
-        listing.scale.describe(),
+        listing.describe_scale(),
         utts,
         tuple(problems),
         "; ".join(x for x in (rule, listing.left_out) if x),
+        tuple((s.low, s.high) for s in map(listing.scale_of, range(len(listing.dimensions)))),
     )
     for s in SPLITS:
         if not corpus.split(s):

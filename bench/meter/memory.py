@@ -34,8 +34,6 @@ class MemoryReport:
     p99_vram_nvml_mib: float | None = None
     peak_device_used_mib: float | None = None  # NVML: whole device, during the run
     device_baseline_mib: float | None = None  # NVML: whole device, just before the run
-    peak_vram_alloc_mib: float | None = None  # torch.cuda.max_memory_allocated: live tensors
-    peak_vram_reserved_mib: float | None = None  # torch.cuda.max_memory_reserved: allocator's pool
     gpu_util_mean_pct: float | None = None
     energy_j: float | None = None  # NVML total-energy counter difference over the tracked region
     nvml_samples: int | None = None
@@ -90,7 +88,6 @@ class MemoryTracker:
         self._sampled: dict | None = None
         self._baseline: float | None = None
         self._energy_j: float | None = None
-        self._alloc = self._reserved = None
 
     def _start_sampler(self, handle: Any, uuid: str | None):
         pid = os.getpid()
@@ -178,8 +175,6 @@ class MemoryTracker:
                 self.notes.append(
                     f"NVML unavailable ({type(exc).__name__}: {exc}): NVML figures not measured"
                 )
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
         try:
             yield self
         finally:
@@ -188,12 +183,10 @@ class MemoryTracker:
                 if e0 is not None:
                     e1 = self._energy_mj(handle)
                     self._energy_j = None if e1 is None else (e1 - e0) / 1000
-            if self.device.type == "cuda":
-                self._alloc = torch.cuda.max_memory_allocated(self.device) / MIB
-                self._reserved = torch.cuda.max_memory_reserved(self.device) / MIB
 
-    def report(self, alloc_peak_override: float | None = None) -> MemoryReport:
-        """`alloc_peak_override`: the caller's own peak when per-step resets made torch's global one partial."""
+    def report(self) -> MemoryReport:
+        """NVML's figures. torch's allocator peaks are the StepTimer's (`bench.meter.timing`),
+        their one reader and resetter."""
         s = self._sampled or {}
         notes = list(self.notes)
         proc = s.get("peak_process_mib")
@@ -210,11 +203,6 @@ class MemoryTracker:
                 notes.append(
                     "NVML gave no per-process or device reading: peak_vram_nvml_mib not measured"
                 )
-        alloc = (
-            self._alloc
-            if alloc_peak_override is None or self._alloc is None
-            else max(self._alloc, alloc_peak_override)
-        )
         return MemoryReport(
             peak_vram_nvml_mib=proc,
             nvml_source=source,
@@ -222,8 +210,6 @@ class MemoryTracker:
             p99_vram_nvml_mib=s.get("p99_process_mib"),
             peak_device_used_mib=dev,
             device_baseline_mib=self._baseline,
-            peak_vram_alloc_mib=alloc,
-            peak_vram_reserved_mib=self._reserved,
             gpu_util_mean_pct=s.get("util_mean_pct"),
             energy_j=self._energy_j,
             nvml_samples=s.get("samples"),

@@ -49,8 +49,9 @@ def efficiency_section(
         "p99_vram_nvml_mib": mem.p99_vram_nvml_mib,
         "peak_device_used_mib": mem.peak_device_used_mib,
         "device_baseline_mib": mem.device_baseline_mib,
-        "peak_vram_alloc_mib": mem.peak_vram_alloc_mib,
-        "peak_vram_reserved_mib": mem.peak_vram_reserved_mib,
+        "peak_vram_alloc_mib": thr.alloc_peak_mib,  # the whole run's, cache build included
+        "peak_vram_reserved_mib": thr.reserved_peak_mib,
+        "alloc_peak_cache_mib": thr.alloc_peak_cache_mib,
         "alloc_peak_train_mib": thr.alloc_peak_train_mib,
         "alloc_mean_train_mib": thr.alloc_mean_train_mib,
         "alloc_p99_train_mib": thr.alloc_p99_train_mib,

@@ -9,6 +9,7 @@ mean and p99 over steps with training and evaluation kept apart.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from collections.abc import Iterator
@@ -49,6 +50,11 @@ class ThroughputReport:
     stall_steps: int = 0
     stall_s: float = 0.0  # their summed duration
     stall_share: float | None = None  # stall_s over the steady-state time
+    # The timer is the one reader and resetter of torch's allocator peaks (per step, per phase):
+    # these are the whole run's, cache build included; None without CUDA.
+    alloc_peak_cache_mib: float | None = None
+    alloc_peak_mib: float | None = None
+    reserved_peak_mib: float | None = None
 
 
 def synchronize(device: torch.device) -> None:
@@ -97,7 +103,9 @@ class StepTimer:
         self.durations: list[float] = []
         self.alloc_peaks: list[float] = []
         self.warmup_alloc_peak: float | None = None
-        self.eval_alloc_peak: float | None = None
+        self.phase_alloc_peaks: dict[str, float] = {}  # eval, cache: kept apart from training's
+        self.alloc_peak: float | None = None
+        self.reserved_peak: float | None = None
         self.samples = 0
         self.audio_s = 0.0
         self.padded_s = 0.0
@@ -106,12 +114,16 @@ class StepTimer:
         self.shape_warmup_s = 0.0
 
     def _read_and_reset_peak(self) -> float | None:
-        # The caching allocator's statistics are kept on the host as work is queued: reading
-        # them needs no synchronisation.
+        """Allocated-memory peak since the last reset (MiB), then reset; the reserved peak goes
+        into the run's maximum. The caching allocator keeps these on the host as work is
+        queued: reading them needs no synchronisation."""
         if not self.cuda:
             return None
         peak = torch.cuda.max_memory_allocated(self.device) / MIB
+        reserved = torch.cuda.max_memory_reserved(self.device) / MIB
         torch.cuda.reset_peak_memory_stats(self.device)
+        self.alloc_peak = max(self.alloc_peak or 0.0, peak)
+        self.reserved_peak = max(self.reserved_peak or 0.0, reserved)
         return peak
 
     def _mark(self) -> object:
@@ -182,8 +194,9 @@ class StepTimer:
         self._pending.clear()
 
     @contextmanager
-    def eval_phase(self) -> Iterator[None]:
-        """Evaluation's allocator peak is kept apart from training's."""
+    def phase(self, name: str) -> Iterator[None]:
+        """A stretch outside the training steps (evaluation, building the prefix cache), whose
+        allocator peak is kept apart from training's under `name`."""
         self._flush()
         synchronize(self.device)
         self._read_and_reset_peak()
@@ -191,7 +204,10 @@ class StepTimer:
         synchronize(self.device)
         peak = self._read_and_reset_peak()
         if peak is not None:
-            self.eval_alloc_peak = max(self.eval_alloc_peak or 0.0, peak)
+            self.phase_alloc_peaks[name] = max(self.phase_alloc_peaks.get(name, 0.0), peak)
+
+    def eval_phase(self) -> contextlib.AbstractContextManager[None]:
+        return self.phase("eval")
 
     def report(self) -> ThroughputReport:
         self._flush()
@@ -204,7 +220,10 @@ class StepTimer:
             alloc_mean_train_mib=statistics.fmean(a) if a else None,
             alloc_p99_train_mib=quantile(a, 0.99) if a else None,
             alloc_peak_warmup_mib=self.warmup_alloc_peak,
-            alloc_peak_eval_mib=self.eval_alloc_peak,
+            alloc_peak_eval_mib=self.phase_alloc_peaks.get("eval"),
+            alloc_peak_cache_mib=self.phase_alloc_peaks.get("cache"),
+            alloc_peak_mib=self.alloc_peak,
+            reserved_peak_mib=self.reserved_peak,
         )
         if not d or total <= 0:
             return ThroughputReport(

@@ -130,7 +130,10 @@ def analyse(results: Sequence[dict], far_below: float = 0.2, n_resamples: int = 
             [o for o in others if o is not None],
             far_below=far_below,
         )
-        flags[(s, seed)] = list(dict.fromkeys(_stored_flags(r) + reasons))
+        # Stored flags only where the predictions are not stored to recompute them from (the
+        # same function made both, so with predictions they would repeat `reasons`).
+        stored = _stored_flags(r) if pred is None else []
+        flags[(s, seed)] = list(dict.fromkeys(stored + reasons))
     runs["degenerate"] = [
         "; ".join(flags.get((s, int(seed)), []))
         for s, seed in zip(runs.strategy, runs.seed, strict=True)
