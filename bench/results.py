@@ -17,8 +17,10 @@ from bench.errors import BenchError
 SCHEMA = 2
 
 
-def result_path(out_dir: str | Path, strategy: str, seed: int) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9_.=+-]+", "_", strategy)
+def result_path(out_dir: str | Path, strategy: str, seed: int, model: str | None = None) -> Path:
+    """Where the result of one run lives; `model` is given in sweeps over several backbones."""
+    name = strategy if model is None else f"{model}__{strategy}"
+    safe = re.sub(r"[^A-Za-z0-9_.=+-]+", "_", name)
     return Path(out_dir) / "results" / f"{safe}__seed{seed}.json"
 
 

@@ -137,6 +137,8 @@ def run_sweep(
     """Run every config not already done (same run_id, status ok) unless `force`; return all results."""
     results: list[dict] = []
     live = console.is_terminal and not console.quiet
+    # Several backbones: results and progress lines name the backbone too.
+    several = len({c.model for c in configs}) > 1
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -148,7 +150,8 @@ def run_sweep(
     ) as bar:
         overall = bar.add_task("sweep", total=len(configs))
         for cfg in configs:
-            path = result_path(out_dir, cfg.strategy, cfg.seed)
+            path = result_path(out_dir, cfg.strategy, cfg.seed, cfg.model if several else None)
+            what = f"{cfg.model} {cfg.strategy}" if several else cfg.strategy
             old = read_result(path)
             if (
                 not force
@@ -158,7 +161,7 @@ def run_sweep(
             ):
                 # print, not log: log adds a timestamp and a source path to every CI log line
                 console.print(
-                    f"[dim]skip {cfg.strategy} seed {cfg.seed}: result exists ({path.name}); --force reruns[/dim]"
+                    f"[dim]skip {what} seed {cfg.seed}: result exists ({path.name}); --force reruns[/dim]"
                 )
                 results.append(old)
                 bar.advance(overall)
@@ -166,24 +169,22 @@ def run_sweep(
             if force and path.exists():
                 kept = supersede(path)
                 console.print(f"[dim]--force: the earlier result is kept as {kept}[/dim]")
-            current = bar.add_task(f"{cfg.strategy} (seed {cfg.seed})", total=None)
+            current = bar.add_task(f"{what} (seed {cfg.seed})", total=None)
 
-            def on_event(e: dict, current=current, cfg=cfg) -> None:
+            def on_event(e: dict, current=current, cfg=cfg, what=what) -> None:
                 if e.get("phase") == "train":
                     total = e["epochs"] * e["steps"]
                     bar.update(
                         current,
                         total=total,
                         completed=e["epoch"] * e["steps"] + e["step"],
-                        description=f"{cfg.strategy} (seed {cfg.seed}) epoch {e['epoch'] + 1}/{e['epochs']}",
+                        description=f"{what} (seed {cfg.seed}) epoch {e['epoch'] + 1}/{e['epochs']}",
                     )
                 elif e.get("phase") == "cache":
-                    bar.update(
-                        current, description=f"{cfg.strategy} (seed {cfg.seed}) building cache"
-                    )
+                    bar.update(current, description=f"{what} (seed {cfg.seed}) building cache")
                 elif e.get("phase") == "val" and not live:
                     console.print(
-                        f"  {cfg.strategy} seed {cfg.seed} epoch {e['epoch'] + 1}/{e['epochs']}: "
+                        f"  {what} seed {cfg.seed} epoch {e['epoch'] + 1}/{e['epochs']}: "
                         f"val CCC {e['val_ccc_mean']:.3f}"
                     )
 
@@ -193,11 +194,9 @@ def run_sweep(
             status = result["status"]
             if status == "ok":
                 console.print(
-                    f"[green]done[/green] {cfg.strategy} seed {cfg.seed}: test CCC {result['metrics']['ccc_mean']:.3f}"
+                    f"[green]done[/green] {what} seed {cfg.seed}: test CCC {result['metrics']['ccc_mean']:.3f}"
                 )
             else:
-                console.print(
-                    f"[red]{status}[/red] {cfg.strategy} seed {cfg.seed}: {result['error']}"
-                )
+                console.print(f"[red]{status}[/red] {what} seed {cfg.seed}: {result['error']}")
             results.append(result)
     return results

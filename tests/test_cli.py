@@ -124,3 +124,27 @@ def test_end_to_end_sweep_writes_results_and_report(tmp_path, synth_dir, monkeyp
 def test_out_of_range_overrides_exit_2(capsys, args, message):
     assert main(["--profile", "smoke", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_model_list_plans_every_backbone_x_strategy(tmp_path):
+    from bench.run import build_parser, plan
+
+    args = build_parser().parse_args(
+        ["--profile", "smoke", "--model", "tiny-w2v2,tiny-wavlm", "--strategies", "full,lora"]
+    )
+    configs, _ = plan(args)
+    assert [(c.model, c.strategy) for c in configs] == [
+        ("tiny-w2v2", "full"),
+        ("tiny-w2v2", "lora"),
+        ("tiny-wavlm", "full"),
+        ("tiny-wavlm", "lora"),
+    ]
+
+
+def test_an_unsupported_family_in_the_model_list_exits_2(tmp_path, capsys):
+    from transformers import Wav2Vec2ConformerConfig
+
+    Wav2Vec2ConformerConfig(hidden_size=32, num_hidden_layers=1).save_pretrained(tmp_path)
+    assert main(["--profile", "smoke", "--model", f"tiny-w2v2,{tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert "'wav2vec2-conformer' checkpoint" in err and "hubert, wavlm, data2vec-audio" in err

@@ -11,6 +11,7 @@ import pandas as pd
 
 from bench.report.figures import Metric, table_metrics
 from bench.report.frame import BASELINE, dimensions_of, runs_frame, strategy_order
+from bench.report.rows import baseline_of, group_of, is_baseline
 from bench.stats import PairedBootstrap, Summary, degenerate_reasons, paired_bootstrap, summarize
 
 # Summarised like the table's columns but not shown there (plots and recommendation use them).
@@ -90,7 +91,8 @@ def _stored_flags(r: dict) -> list[str]:
 
 def _pair(run: dict, base: dict | None, seed: int, n_resamples: int) -> Paired:
     if base is None:
-        return Paired(seed, None, f"no successful {BASELINE} run at seed {seed}")
+        baseline = baseline_of(str(run["strategy"]))
+        return Paired(seed, None, f"no successful {baseline} run at seed {seed}")
     a, b = _predictions(run), _predictions(base)
     if a is None or b is None:
         return Paired(seed, None, "per-utterance predictions not stored")
@@ -116,7 +118,9 @@ def analyse(results: Sequence[dict], far_below: float = 0.2, n_resamples: int = 
         others = [
             (o.get("metrics") or {}).get("ccc_mean")
             for o in ok_runs
-            if int(o["seed"]) == seed and str(o["strategy"]) != s
+            if int(o["seed"]) == seed
+            and str(o["strategy"]) != s
+            and group_of(str(o["strategy"])) == group_of(s)  # the same backbone
         ]
         pred = _predictions(r)
         reasons = degenerate_reasons(
@@ -146,12 +150,13 @@ def analyse(results: Sequence[dict], far_below: float = 0.2, n_resamples: int = 
             for r in mine[mine.status != "ok"].itertuples()
         )
         paired = ()
-        if name != BASELINE:
+        base = baseline_of(name)
+        if not is_baseline(name):
             paired = tuple(
                 _pair(
                     by_key[(name, int(seed))],
-                    by_key.get((BASELINE, int(seed)))
-                    if by_key.get((BASELINE, int(seed)), {}).get("status") == "ok"
+                    by_key.get((base, int(seed)))
+                    if by_key.get((base, int(seed)), {}).get("status") == "ok"
                     else None,
                     int(seed),
                     n_resamples,

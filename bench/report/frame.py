@@ -7,9 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from bench.report.rows import BASELINE, baseline_of, group_of, is_baseline
 from bench.stats import per_seed_ratio
 
-BASELINE = "full"  # speed-ups and paired comparisons are against full finetuning in fp32
+__all__ = ["BASELINE", "dimensions_of", "runs_frame", "strategy_order", "write_csv"]
 
 # Columns every frame has (NaN where a result lacks them): what the table, the speed-ups and
 # the plots read. Every other numeric efficiency figure of a result becomes a column too.
@@ -47,13 +48,27 @@ def dimensions_of(results: Sequence[dict]) -> tuple[str, ...]:
 
 def strategy_order(results: Sequence[dict]) -> list[str]:
     """Baseline first, then the order the sweep ran them in (first start time), so a report
-    re-rendered from files (sorted by name) lists them as the sweep's own report did."""
+    re-rendered from files (sorted by name) lists them as the sweep's own report did; with
+    several backbones, each backbone's rows together, in the order the backbones first ran."""
     first: dict[str, str] = {}
     for r in results:
         name, started = str(r["strategy"]), str(r.get("started_at") or "")
         first[name] = min(first.get(name, started), started)
     names = list(first)
-    return sorted(names, key=lambda s: (s != BASELINE, first[s], names.index(s)))
+    group_first: dict[str, str] = {}
+    for name in names:
+        g = group_of(name)
+        group_first[g] = min(group_first.get(g, first[name]), first[name])
+    return sorted(
+        names,
+        key=lambda s: (
+            group_first[group_of(s)],
+            group_of(s),
+            not is_baseline(s),
+            first[s],
+            names.index(s),
+        ),
+    )
 
 
 def _num(v: object) -> float:
@@ -78,6 +93,7 @@ def runs_frame(results: Sequence[dict]) -> pd.DataFrame:
         spec = r.get("strategy_spec") or {}
         row: dict[str, object] = {
             "strategy": str(r["strategy"]),
+            "model": model.get("name"),
             "seed": int(r["seed"]),
             "status": str(r.get("status")),
             "error": r.get("error"),
@@ -108,16 +124,17 @@ def runs_frame(results: Sequence[dict]) -> pd.DataFrame:
         return df
     df["trainable_share"] = df.params_trainable / df.params_total
     ok = df.status == "ok"
-    base = dict(
-        zip(
-            df.seed[ok & (df.strategy == BASELINE)],
-            df.train_samples_per_s[ok & (df.strategy == BASELINE)],
-            strict=True,
-        )
-    )
+    base: dict[str, dict[int, float]] = {}  # baseline row -> seed -> samples/s
+    for name, seed, v in zip(df.strategy[ok], df.seed[ok], df.train_samples_per_s[ok], strict=True):
+        if is_baseline(name):
+            base.setdefault(name, {})[seed] = v
     df["speedup"] = [
-        per_seed_ratio({s: v}, base).get(s, np.nan) if st == "ok" else np.nan
-        for s, v, st in zip(df.seed, df.train_samples_per_s, df.status, strict=True)
+        per_seed_ratio({s: v}, base.get(baseline_of(name), {})).get(s, np.nan)
+        if st == "ok"
+        else np.nan
+        for name, s, v, st in zip(
+            df.strategy, df.seed, df.train_samples_per_s, df.status, strict=True
+        )
     ]
     return df
 
