@@ -1,8 +1,10 @@
-"""Analytic training FLOPs of a wav2vec2-style SER model, per clip, and MFU against known peaks.
+"""Analytic training FLOPs of an SER model, per clip, and MFU against known peaks.
 
 One multiply-add counts as 2 FLOPs. Per block (CNN feature encoder, feature projection,
 positional convolution, each transformer layer, head), the forward cost is counted from the
-architecture at a given clip length; attention is quadratic in frames. The backward cost of a
+architecture at a given clip length, for each backbone family (data2vec-audio's stack of
+positional convolutions, WavLM's per-head gate of its relative position bias); attention is
+quadratic in frames. The backward cost of a
 block is its forward cost once for the gradient with respect to its input (needed when anything
 below it trains) plus its forward cost times the share of its parameters that train (the weight
 gradients: ~1x for a fully trained block, ~0 for LoRA or BitFit, whose small adapter/bias
@@ -61,17 +63,28 @@ def block_flops(model, n_samples: int) -> list[Block]:
         cnn += 2.0 * n * k * c_in * c_out
         c_in = c_out
     t, d, inner = lengths[-1], cfg.hidden_size, cfg.intermediate_size
-    groups, k_pos = cfg.num_conv_pos_embedding_groups, cfg.num_conv_pos_embeddings
+    n_pos, k_pos = model.family.pos_conv(cfg)
+    groups = cfg.num_conv_pos_embedding_groups
     bb = model.backbone
     blocks = [
         Block("cnn", cnn, bb.feature_extractor),
         Block("projection", 2.0 * t * c_in * d, bb.feature_projection),
-        Block("pos_conv", 2.0 * t * d * (d // groups) * k_pos, bb.encoder.pos_conv_embed),
+        Block("pos_conv", n_pos * 2.0 * t * d * (d // groups) * k_pos, bb.encoder.pos_conv_embed),
     ]
     linear = 2.0 * t * d * d * 4 + 2.0 * 2 * t * d * inner  # q, k, v, out projections; feed-forward
     core = 2.0 * 2 * t * t * d  # QK^T and softmax(QK^T)V
     qkv = 2.0 * t * d * d * 3
-    blocks += [Block(f"layer{i}", linear, layer, core, qkv) for i, layer in enumerate(model.layers)]
+    if model.family.relative_position_bias:
+        # WavLM gates the bias per head from the layer input: Linear(head_dim, g) on every head.
+        gate = 2.0 * t * d * model.layers[0].attention.gru_rel_pos_linear.out_features
+        linear, qkv = linear + gate, qkv + gate
+    for i, layer in enumerate(model.layers):
+        # Pre-LN layers (stable layer norm) normalise their input before q, k, v: when that
+        # LayerNorm trains, q, k, v need gradients w.r.t. its output, so no product reads the
+        # layer's input directly.
+        trains_norm = any(p.requires_grad for p in layer.layer_norm.parameters())
+        entry = 0.0 if model.stable_layer_norm and trains_norm else qkv
+        blocks.append(Block(f"layer{i}", linear, layer, core, entry))
     head_params = sum(p.numel() for p in model.head.parameters())
     blocks.append(Block("head", 2.0 * head_params, model.head))
     return blocks

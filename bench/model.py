@@ -1,114 +1,30 @@
-"""The SER model: a transformers Wav2Vec2 backbone, mean pooling over valid frames, a small head.
+"""The SER model: a speech SSL backbone (bench/backbones.py), mean pooling over valid frames, a
+small head.
 
 The forward pass is split at transformer-layer boundaries (`embed` -> `run_layers` -> `pool_head`)
 so that a strategy's frozen prefix can run once and be cached, and the rest trained on its output.
-The split reproduces `Wav2Vec2Model.forward` exactly (a test checks it) with two recorded choices:
-SpecAugment and LayerDrop are switched off, so that every strategy trains the same function and a
-cached prefix equals the uncached one.
+The split reproduces each family's own forward exactly (a test per family checks it) with
+recorded choices: SpecAugment and LayerDrop are switched off, so that every strategy trains the
+same function and a cached prefix equals the uncached one; and padded frames are kept out of
+data2vec-audio's positional convolutions, so a clip computes the same in any batch.
 """
 
 from __future__ import annotations
 
-import logging
+import inspect
 import os
 import shutil
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
-from transformers import Wav2Vec2Config, Wav2Vec2Model
 from transformers.masking_utils import create_bidirectional_mask
 
+from bench import families
+from bench.backbones import CONFIG_OVERRIDES as CONFIG_OVERRIDES  # recorded in results
+from bench.backbones import LoadedBackbone, config_fingerprint, load_backbone
 from bench.errors import BenchError
-
-log = logging.getLogger(__name__)
-
-# Architectures we can build without the network: presets (never pretrained) and known hub names
-# (which fall back to their architecture when the weights cannot be downloaded).
-# small-w2v2 is wav2vec2-base scaled down, GroupNorm feature encoder included. tiny-w2v2 (tests,
-# smoke) uses the per-frame LayerNorm encoder of wav2vec2-large-lv60 instead: its valid frames do
-# not depend on padding, so cached and uncached runs agree exactly. (GroupNorm normalises over
-# time, padding included; per-frame LayerNorm also removes the energy contour, which made
-# small-w2v2 learn the synthetic corpus's arousal and dominance cues far worse.)
-PRESETS: dict[str, dict] = {
-    "tiny-w2v2": dict(
-        hidden_size=32,
-        num_hidden_layers=4,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=(32, 32, 32, 32, 32, 32, 32),
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4,
-        feat_extract_norm="layer",
-    ),
-    "small-w2v2": dict(
-        hidden_size=128,
-        num_hidden_layers=6,
-        num_attention_heads=4,
-        intermediate_size=512,
-        conv_dim=(128, 128, 128, 128, 128, 128, 128),
-        num_conv_pos_embeddings=32,
-        num_conv_pos_embedding_groups=8,
-    ),
-}
-KNOWN_ARCHITECTURES: dict[str, dict] = {
-    "facebook/wav2vec2-base": {},  # Wav2Vec2Config() defaults are the base architecture
-    "facebook/wav2vec2-base-960h": {},
-}
-# Recorded in every result: the two places we deviate from the checkpoint's training config.
-CONFIG_OVERRIDES = {"mask_time_prob": 0.0, "mask_feature_prob": 0.0, "layerdrop": 0.0}
-
-
-@dataclass(frozen=True)
-class LoadedBackbone:
-    model: Wav2Vec2Model
-    weights: str  # "pretrained" | "random-init"
-    note: str | None  # why random-init, when it was not asked for
-
-
-def architecture_config(name: str) -> Wav2Vec2Config:
-    """Config for a preset or known hub name without touching the network."""
-    if name in PRESETS:
-        return Wav2Vec2Config(**PRESETS[name], **CONFIG_OVERRIDES)
-    if name in KNOWN_ARCHITECTURES:
-        return Wav2Vec2Config(**KNOWN_ARCHITECTURES[name], **CONFIG_OVERRIDES)
-    return Wav2Vec2Config.from_pretrained(name, **CONFIG_OVERRIDES)
-
-
-def load_backbone(name: str, weights: str, seed: int) -> LoadedBackbone:
-    """Load `name` (preset, local path or hub id) under the weights policy auto|pretrained|random."""
-    if weights not in ("auto", "pretrained", "random"):
-        raise BenchError(f"--weights must be auto, pretrained or random, not {weights!r}")
-    if name in PRESETS:
-        if weights == "pretrained":
-            raise BenchError(
-                f"model preset {name!r} has no pretrained weights; use --weights random or auto"
-            )
-        torch.manual_seed(seed)
-        return LoadedBackbone(Wav2Vec2Model(architecture_config(name)), "random-init", None)
-    if weights != "random":
-        try:
-            model = Wav2Vec2Model.from_pretrained(name, **CONFIG_OVERRIDES)
-            return LoadedBackbone(model, "pretrained", None)
-        except (OSError, ValueError) as exc:
-            if weights == "pretrained":
-                raise BenchError(
-                    f"cannot load pretrained weights for {name!r}: {exc}. Check the name/path and "
-                    f"the network, or pass --weights auto to fall back to random init"
-                ) from None
-            note = f"pretrained weights for {name!r} unavailable ({type(exc).__name__}); using RANDOM-INIT weights of the same architecture"
-    else:
-        note = None
-    try:
-        config = architecture_config(name)
-    except OSError as exc:
-        raise BenchError(
-            f"cannot get the architecture of {name!r} offline: {exc}. Use a local path, a preset "
-            f"({', '.join(PRESETS)}) or one of {', '.join(KNOWN_ARCHITECTURES)}"
-        ) from None
-    torch.manual_seed(seed)
-    return LoadedBackbone(Wav2Vec2Model(config), "random-init", note)
+from bench.families import family_of
 
 
 class SERModel(nn.Module):
@@ -121,12 +37,15 @@ class SERModel(nn.Module):
     """
 
     def __init__(
-        self, backbone: Wav2Vec2Model, head_seed: int, n_outputs: int = 3, head_hidden: int = 256
+        self, backbone: nn.Module, head_seed: int, n_outputs: int = 3, head_hidden: int = 256
     ):
         super().__init__()
-        self.backbone = backbone
         cfg = backbone.config
-        self.stable_layer_norm = bool(cfg.do_stable_layer_norm)
+        self.family = family_of(cfg)
+        if self.family.prepare is not None:
+            self.family.prepare(backbone)
+        self.backbone = backbone
+        self.stable_layer_norm = self.family.stable_layer_norm(cfg)
         # The head's initialisation depends only on the seed, never on the strategy or the backbone.
         gen_state = torch.random.get_rng_state()
         torch.manual_seed(head_seed)
@@ -154,6 +73,25 @@ class SERModel(nn.Module):
     @property
     def num_layers(self) -> int:
         return len(self.layers)
+
+    def architecture(self) -> dict:
+        """The backbone in plain data, for results and the report's header."""
+        cfg = self.backbone.config
+        return {
+            "family": self.family.name,
+            "layers": self.num_layers,
+            "hidden_size": cfg.hidden_size,
+            "pre_layer_norm": self.stable_layer_norm,
+            "params_backbone": sum(p.numel() for p in self.backbone.parameters()),
+        }
+
+    def code_fingerprint(self) -> str:
+        """Source of the code and the settings that turn a waveform into `frozen_features`
+        (for cache keys): this class, the family's adaptations, and the backbone's config."""
+        sources = [inspect.getsource(type(self)), inspect.getsource(families)]
+        if self.family.prepare is not None:
+            sources.append(inspect.getsource(inspect.getmodule(self.family.prepare)))
+        return "\0".join([*sources, config_fingerprint(self.backbone.config)])
 
     def enable_layer_weighting(self) -> None:
         """Pool a learned softmax-weighted sum of all L+1 hidden states (zeros = uniform, as SUPERB)."""
@@ -207,10 +145,12 @@ class SERModel(nn.Module):
         bb = self.backbone
         feats = self.encode_waveform(input_values, attention_mask).transpose(1, 2)
         mask = self.frame_mask(attention_mask, feats.shape[1])
-        hidden, _ = bb.feature_projection(feats)
+        projected = bb.feature_projection(feats)
+        # wav2vec2, WavLM, data2vec also return the normalised CNN features; HuBERT does not.
+        hidden = projected[0] if isinstance(projected, tuple) else projected
         hidden = hidden.masked_fill(~mask.unsqueeze(-1), 0.0)
         enc = bb.encoder
-        hidden = hidden + enc.pos_conv_embed(hidden)
+        hidden = hidden + self.positional(hidden, mask)
         if not self.stable_layer_norm:
             hidden = enc.layer_norm(hidden)
         return enc.dropout(hidden), mask
@@ -220,7 +160,8 @@ class SERModel(nn.Module):
     ) -> torch.Tensor:
         """The CNN feature encoder, (B, S) -> (B, C, T), blind to padding.
 
-        wav2vec2-base's first convolution is followed by a GroupNorm with one group per channel:
+        The base models' first convolution (wav2vec2, HuBERT, WavLM; data2vec-audio has
+        per-frame LayerNorms) is followed by a GroupNorm with one group per channel:
         it normalises each channel over time, padding included, so a zero-padded clip's valid
         frames would depend on how much padding its batch mates forced on it. Here the first
         layer is normalised over each clip's own samples only, which makes every valid frame equal
@@ -242,30 +183,66 @@ class SERModel(nn.Module):
             hidden = layer(hidden)
         return hidden
 
-    def _attention_mask(self, hidden: torch.Tensor, mask: torch.Tensor):
-        if self.backbone.config._attn_implementation == "sdpa":
-            # What transformers builds for SDPA (True = attend), without its check whether the
-            # mask may be dropped: that check reads the mask on the host, a synchronisation
-            # that idled the GPU once every step.
-            return mask[:, None, None, :]
-        return create_bidirectional_mask(
-            config=self.backbone.config, inputs_embeds=hidden, attention_mask=mask
-        )
+    def positional(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The positional convolution's output for `hidden` (B, T, D) whose padded frames are 0."""
+        pos = self.backbone.encoder.pos_conv_embed
+        if not self.family.pos_conv_stack:
+            return pos(hidden)
+        # data2vec-audio's stack: each convolution (+ LayerNorm, GELU) makes the padded frames
+        # non-zero, and the next one carries them into the last valid frames, so in the
+        # family's own forward a clip's features depend on its batch mates' lengths. Zeroing
+        # the padded frames between the convolutions makes a padded clip compute exactly what
+        # it computes alone, so a prefix cached clip by clip equals the uncached batch.
+        keep = mask.unsqueeze(1).to(hidden.dtype)
+        x = hidden.transpose(1, 2)
+        for layer in pos.layers:
+            x = layer(x) * keep
+        return x.transpose(1, 2)
+
+    def layer_inputs(self, hidden: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What every encoder layer takes besides the hidden state, for a batch of `hidden`."""
+        if not self.family.relative_position_bias:
+            if self.backbone.config._attn_implementation == "sdpa":
+                # What transformers builds for SDPA (True = attend), without its check whether
+                # the mask may be dropped: that check reads the mask on the host, a
+                # synchronisation that idled the GPU once every step.
+                return {"attention_mask": mask[:, None, None, :]}
+            attn = create_bidirectional_mask(
+                config=self.backbone.config, inputs_embeds=hidden, attention_mask=mask
+            )
+            return {"attention_mask": attn}
+        # WavLM: layer 0 turns its relative-position embedding into a bias (heads, T, T) that
+        # every layer gates with its own input. It depends on the frame count only, so it is
+        # computed here from layer 0 for whichever layer runs first: layers above a cached
+        # prefix get the bias they would get uncached, and its gradient reaches layer 0's
+        # embedding from every layer when layer 0 trains.
+        attention = self.layers[0].attention
+        b, t = hidden.shape[:2]
+        bias = attention.compute_bias(t, t).unsqueeze(0).expand(b, -1, -1, -1)
+        return {"attention_mask": mask, "position_bias": bias.reshape(-1, t, t)}
+
+    def run_layer(
+        self, i: int, hidden: torch.Tensor, inputs: dict[str, torch.Tensor], ckpt: bool = False
+    ) -> torch.Tensor:
+        """Encoder layer `i` on `hidden`; `ckpt`: recompute its activations in backward."""
+        layer = self.layers[i]
+        if ckpt:
+            # Non-reentrant checkpointing restores the RNG state for the recomputation, so
+            # dropout masks, and therefore gradients, equal those without checkpointing.
+            out = checkpoint(layer, hidden, use_reentrant=False, **inputs)
+        else:
+            out = layer(hidden, **inputs)
+        return out[0] if isinstance(out, tuple) else out  # WavLM also returns its bias
 
     def run_layers(
         self, hidden: torch.Tensor, mask: torch.Tensor, start: int, stop: int
     ) -> torch.Tensor:
         """Run encoder layers [start, stop) on `hidden`."""
-        attn = self._attention_mask(hidden, mask)
+        inputs = self.layer_inputs(hidden, mask)
         checkpointing = self.checkpoint_layers and self.training and torch.is_grad_enabled()
         for i in range(start, stop):
-            layer = self.layers[i]
-            if checkpointing and i >= self.frozen_prefix_layers:
-                # Non-reentrant checkpointing restores the RNG state for the recomputation, so
-                # dropout masks, and therefore gradients, equal those without checkpointing.
-                hidden = checkpoint(layer, hidden, attention_mask=attn, use_reentrant=False)
-            else:
-                hidden = layer(hidden, attention_mask=attn)
+            ckpt = checkpointing and i >= self.frozen_prefix_layers
+            hidden = self.run_layer(i, hidden, inputs, ckpt)
         return hidden
 
     def pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -296,10 +273,10 @@ class SERModel(nn.Module):
         clip instead of 13 frame-level tensors.
         """
         hidden, mask = self.embed(input_values, attention_mask)
-        attn = self._attention_mask(hidden, mask)
+        inputs = self.layer_inputs(hidden, mask)
         pooled = [self.pool(hidden, mask)]  # pooled as they come: one frame-level state alive
-        for i, layer in enumerate(self.layers):
-            hidden = layer(hidden, attention_mask=attn)
+        for i in range(self.num_layers):
+            hidden = self.run_layer(i, hidden, inputs)
             if self.stable_layer_norm and i == self.num_layers - 1:
                 hidden = self.backbone.encoder.layer_norm(hidden)
             pooled.append(self.pool(hidden, mask))

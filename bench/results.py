@@ -17,9 +17,17 @@ from bench.errors import BenchError
 SCHEMA = 2
 
 
-def result_path(out_dir: str | Path, strategy: str, seed: int, fold: int | None = None) -> Path:
-    """results/<strategy>__seed<s>[__fold<f>].json: one file per run of the sweep."""
-    safe = re.sub(r"[^A-Za-z0-9_.=+-]+", "_", strategy)
+def result_path(
+    out_dir: str | Path,
+    strategy: str,
+    seed: int,
+    model: str | None = None,
+    fold: int | None = None,
+) -> Path:
+    """Where the result of one run lives: results/[<model>__]<strategy>__seed<s>[__fold<f>].json;
+    `model` is given in sweeps over several backbones, `fold` in sweeps over IEMOCAP folds."""
+    name = strategy if model is None else f"{model}__{strategy}"
+    safe = re.sub(r"[^A-Za-z0-9_.=+-]+", "_", name)
     tail = "" if fold is None else f"__fold{fold}"
     return Path(out_dir) / "results" / f"{safe}__seed{seed}{tail}.json"
 

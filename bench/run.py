@@ -128,7 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluation); default from the profile",
     )
     ap.add_argument(
-        "--model", default=None, help="preset, local path or hub id (default from the profile)"
+        "--model",
+        default=None,
+        help="preset, local path or hub id of a wav2vec2, hubert, wavlm or data2vec-audio "
+        "checkpoint (default from the profile); a comma list (tiny-w2v2,tiny-wavlm) compares "
+        "the backbones x strategies in one report",
     )
     ap.add_argument(
         "--weights",
@@ -219,7 +223,7 @@ def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
     """Resolve and validate every run before anything trains."""
     import torch
 
-    from bench.model import architecture_config
+    from bench.backbones import architecture_config
     from strategies import parse_strategy
 
     profile = get_profile(args.profile or ("study" if torch.cuda.is_available() else "quick"))
@@ -229,12 +233,14 @@ def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
         else [s for s in args.strategies.split(",") if s.strip()]
     )
     specs = [parse_strategy(n) for n in names]
-    model = args.model or profile.model
-    try:
-        layers = architecture_config(model).num_hidden_layers
-    except OSError:
-        layers = None  # checked again once the model loads
-    if layers is not None:
+    models = list(dict.fromkeys(m.strip() for m in (args.model or profile.model).split(",")))
+    if "" in models:
+        raise BenchError(f"--model has an empty name in {args.model!r}; use a,b without blanks")
+    for model in models:
+        try:  # an unsupported family is refused here, before anything trains
+            layers = architecture_config(model).num_hidden_layers
+        except OSError:
+            continue  # checked again once the model loads
         for s in specs:
             s.strategy.validate(layers)
     # Command-line overrides of the profile's training settings: (flag, field, smallest value).
@@ -290,6 +296,7 @@ def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
             hf=hf,
         )
         for seed in seeds
+        for model in models
         for fold in folds
         for s in specs
     ]
@@ -330,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             from bench.environment import pick_device
 
             console.print(
-                f"[bold]serbench[/bold] profile={c0.profile} model={c0.model} device={pick_device(c0.device)} "
+                f"[bold]serbench[/bold] profile={c0.profile} model={','.join(dict.fromkeys(c.model for c in configs))} device={pick_device(c0.device)} "
                 f"corpus={corpus.name} ({sum(corpus.summary()['n_utterances'].values())} clips) "
                 f"runs={len(configs)} -> {out}"
             )

@@ -9,6 +9,7 @@ import os
 import queue as queue_mod
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -99,23 +100,35 @@ def interrupted_result(cfg: RunConfig) -> dict:
     return result
 
 
-def run_label(cfg: RunConfig) -> str:
-    """How progress lines name a run: strategy, seed and (IEMOCAP) fold."""
-    fold = "" if cfg.fold is None else f" fold {cfg.fold}"
-    return f"{cfg.strategy} seed {cfg.seed}{fold}"
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of a sweep: its config, where its result goes, how progress lines name it."""
+
+    cfg: RunConfig
+    path: Path
+    label: str
 
 
-def config_result_path(out_dir: Path, cfg: RunConfig) -> Path:
-    return result_path(out_dir, cfg.strategy, cfg.seed, cfg.fold)
+def planned_runs(configs: list[RunConfig], out_dir: Path) -> list[PlannedRun]:
+    """Every run's result file and label. Runs name their backbone when the sweep has several
+    (--model a,b) and their fold when it has folds (--folds)."""
+    several = len({c.model for c in configs}) > 1
+    runs = []
+    for c in configs:
+        model = c.model if several else None
+        fold = "" if c.fold is None else f" fold {c.fold}"
+        label = f"{model + ' ' if model else ''}{c.strategy} seed {c.seed}{fold}"
+        runs.append(PlannedRun(c, result_path(out_dir, c.strategy, c.seed, model, c.fold), label))
+    return runs
 
 
-def finished_result(cfg: RunConfig, out_dir: Path) -> dict | None:
-    """The stored result of `cfg` when it finished (ok, or diverged) with this exact
+def finished_result(run: PlannedRun) -> dict | None:
+    """The stored result of `run` when it finished (ok, or diverged) with this exact
     configuration, else None (absent, failed, interrupted, or other settings: a run to do)."""
-    old = read_result(config_result_path(out_dir, cfg))
+    old = read_result(run.path)
     if (
         old
-        and old.get("run_id") == cfg.config_hash()
+        and old.get("run_id") == run.cfg.config_hash()
         and old.get("status") in ("ok", "diverged")  # finished; a rerun repeats it
     ):
         return old
@@ -123,25 +136,24 @@ def finished_result(cfg: RunConfig, out_dir: Path) -> dict | None:
 
 
 def split_finished(
-    configs: list[RunConfig], out_dir: Path, force: bool, console: Console
+    runs: list[PlannedRun], force: bool, console: Console
 ) -> tuple[dict[int, dict], list[int]]:
-    """(results of runs already done, by position in `configs`; positions still to run).
+    """(results of runs already done, by position in `runs`; positions still to run).
     Every launcher resumes this way: the same command skips what finished; --force reruns, and
     keeps each result it replaces under results/superseded/."""
     done: dict[int, dict] = {}
     todo: list[int] = []
-    for i, cfg in enumerate(configs):
-        path = config_result_path(out_dir, cfg)
-        old = None if force else finished_result(cfg, out_dir)
+    for i, run in enumerate(runs):
+        old = None if force else finished_result(run)
         if old is None:
             todo.append(i)
-            if force and path.exists():
-                kept = supersede(path)
+            if force and run.path.exists():
+                kept = supersede(run.path)
                 console.print(f"[dim]--force: the earlier result is kept as {kept}[/dim]")
             continue
         # print, not log: log adds a timestamp and a source path to every CI log line
         console.print(
-            f"[dim]skip {run_label(cfg)}: result exists ({path.name}); --force reruns[/dim]"
+            f"[dim]skip {run.label}: result exists ({run.path.name}); --force reruns[/dim]"
         )
         done[i] = old
     return done, todo
@@ -211,14 +223,13 @@ def run_sweep(
     live = console.is_terminal and not console.quiet
     with sweep_progress(console) as bar:
         overall = bar.add_task("sweep", total=len(configs))
-        done, _ = split_finished(configs, out_dir, force, console)
+        runs = planned_runs(configs, out_dir)
+        done, _ = split_finished(runs, force, console)
         bar.advance(overall, len(done))
-        for i, cfg in enumerate(configs):
+        for i, (cfg, path, label) in enumerate((r.cfg, r.path, r.label) for r in runs):
             if i in done:
                 results.append(done[i])
                 continue
-            path = config_result_path(out_dir, cfg)
-            label = run_label(cfg)
             current = bar.add_task(label, total=None)
 
             def on_event(e: dict, current=current, label=label) -> None:

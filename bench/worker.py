@@ -66,10 +66,7 @@ def run_one(
         "name": cfg.model,
         "weights": loaded.weights,
         "weights_note": loaded.note,
-        "architecture": {
-            "layers": model.num_layers,
-            "hidden_size": model.backbone.config.hidden_size,
-        },
+        "architecture": model.architecture(),
         "params_total": total,
         "params_trainable": trainable,
         "trainable_share": trainable / total,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from strategies.adapters import AdapterStrategy, target_regex
+from strategies.adapters import AdapterStrategy, Selector
 from strategies.registry import register_strategy
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class AdaLora(AdapterStrategy):
             raise ValueError("tinit and tfinal are shares of the steps in [0, 1) with sum < 1")
         super().__post_init__()
 
-    def peft_config(self, layers: range) -> Any:
+    def peft_config(self, select: Selector) -> Any:
         from peft import AdaLoraConfig
 
         # total_step is a placeholder until begin_training knows the plan; peft requires > 0.
@@ -48,7 +48,7 @@ class AdaLora(AdapterStrategy):
             init_r=self.init_r,
             target_r=self.target_r,
             lora_alpha=self.alpha,
-            target_modules=target_regex(self.targets, layers),
+            target_modules=select(self.targets),
             total_step=1,
             tinit=0,
             tfinal=0,
@@ -57,7 +57,7 @@ class AdaLora(AdapterStrategy):
     def apply(self, model: SERModel) -> None:
         from peft.tuners import AdaLoraModel
 
-        config = self.peft_config(self.adapted_layers(model.num_layers))
+        config = self.peft_config(self.selector(model))
         # Built directly (not inject_adapter_in_model), to keep the tuner and its rank allocator.
         model.tuners["adalora"] = AdaLoraModel(model.backbone, config, "default")
 

@@ -8,31 +8,28 @@ last k transformer layers, so the layers below stay frozen and deterministic and
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bench.errors import BenchError
+from bench.families import TARGET_NAMES
 from strategies.base import Strategy, check_layer_count
 
 if TYPE_CHECKING:
     from bench.model import SERModel
 
-# Short names on the command line -> module names in transformers' Wav2Vec2 attention/FFN.
-TARGET_MODULES = {
-    "q": "attention.q_proj",
-    "k": "attention.k_proj",
-    "v": "attention.v_proj",
-    "o": "attention.out_proj",
-    "ff1": "feed_forward.intermediate_dense",
-    "ff2": "feed_forward.output_dense",
-}
+# A peft `target_modules` regex for the given short target names (q, k, v, o, ff1, ff2) in the
+# layers the strategy adapts, spelled with the loaded backbone family's module names.
+Selector = Callable[[tuple[str, ...]], str]
 
 
-def target_regex(targets: tuple[str, ...], layers: range) -> str:
+def target_regex(targets: tuple[str, ...], layers: range, modules: Mapping[str, str]) -> str:
     """A peft `target_modules` regex (matched with re.fullmatch against module names of the
-    backbone) selecting `targets` in exactly the encoder layers `layers`."""
+    backbone) selecting `targets`, through the family's map `modules` from short names to module
+    paths inside a layer, in exactly the encoder layers `layers`."""
     layer_alt = "|".join(str(i) for i in layers)
-    mod_alt = "|".join(TARGET_MODULES[t].replace(".", r"\.") for t in targets)
+    mod_alt = "|".join(modules[t].replace(".", r"\.") for t in targets)
     return rf"encoder\.layers\.(?:{layer_alt})\.(?:{mod_alt})"
 
 
@@ -49,10 +46,10 @@ class AdapterStrategy(Strategy):
         if self.k is not None and self.k < 1:
             raise ValueError(f"k must be >= 1, got {self.k}")
         targets: tuple[str, ...] = self.targets  # type: ignore[attr-defined]
-        unknown = [t for t in targets if t not in TARGET_MODULES]
+        unknown = [t for t in targets if t not in TARGET_NAMES]
         if unknown or not targets:
             raise BenchError(
-                f"{self.family} targets {unknown or '(none)'} unknown; choose from {', '.join(TARGET_MODULES)}"
+                f"{self.family} targets {unknown or '(none)'} unknown; choose from {', '.join(TARGET_NAMES)}"
             )
 
     def validate(self, num_layers: int) -> None:
@@ -68,14 +65,19 @@ class AdapterStrategy(Strategy):
     def cacheable(self) -> bool:
         return self.k is not None
 
-    def peft_config(self, layers: range) -> Any:
-        """The peft config that puts this family's adapters into encoder layers `layers`."""
+    def selector(self, model: SERModel) -> Selector:
+        """Target names -> peft regex for the layers this strategy adapts in `model`."""
+        layers = self.adapted_layers(model.num_layers)
+        return lambda targets: target_regex(targets, layers, model.family.targets)
+
+    def peft_config(self, select: Selector) -> Any:
+        """The peft config that puts this family's adapters where `select(self.targets)` says."""
         raise NotImplementedError
 
     def apply(self, model: SERModel) -> None:
         from peft import inject_adapter_in_model
 
-        config = self.peft_config(self.adapted_layers(model.num_layers))
+        config = self.peft_config(self.selector(model))
         # In place, so the model keeps its own forward (and the layer-wise split caching needs);
         # peft marks exactly its adapter parameters trainable.
         inject_adapter_in_model(config, model.backbone)

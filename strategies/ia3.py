@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from strategies.adapters import AdapterStrategy, target_regex
+from strategies.adapters import AdapterStrategy, Selector
 from strategies.registry import register_strategy
 
 # The FFN projection whose *input* (not output) is rescaled, as (IA)^3 does for T5's `wo`.
@@ -23,12 +23,12 @@ class IA3(AdapterStrategy):
 
     default_lr = 3e-3  # a few thousand scalars initialised at 1 need a larger step
 
-    def peft_config(self, layers: range) -> Any:
+    def peft_config(self, select: Selector) -> Any:
         from peft import IA3Config
 
         ff = tuple(t for t in self.targets if t in FEEDFORWARD)
         return IA3Config(
-            target_modules=target_regex(self.targets, layers),
+            target_modules=select(self.targets),
             # a regex that matches nothing when ff2 is not a target (peft wants a pattern)
-            feedforward_modules=target_regex(ff, layers) if ff else r"(?!)",
+            feedforward_modules=select(ff) if ff else r"(?!)",
         )

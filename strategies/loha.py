@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from strategies.adapters import AdapterStrategy, target_regex
+from strategies.adapters import AdapterStrategy, Selector
 from strategies.registry import register_strategy
 
 
@@ -25,9 +25,7 @@ class LoHa(AdapterStrategy):
             raise ValueError(f"r must be >= 1, got {self.r}")
         super().__post_init__()
 
-    def peft_config(self, layers: range) -> Any:
+    def peft_config(self, select: Selector) -> Any:
         from peft import LoHaConfig
 
-        return LoHaConfig(
-            r=self.r, alpha=self.alpha, target_modules=target_regex(self.targets, layers)
-        )
+        return LoHaConfig(r=self.r, alpha=self.alpha, target_modules=select(self.targets))

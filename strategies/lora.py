@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from strategies.adapters import TARGET_MODULES, AdapterStrategy, target_regex
+from strategies.adapters import AdapterStrategy, Selector
 from strategies.registry import register_strategy
 
-__all__ = ["TARGET_MODULES", "Dora", "Lora"]
+__all__ = ["Dora", "Lora"]
 
 
 @register_strategy(
@@ -31,14 +31,14 @@ class Lora(AdapterStrategy):
             raise ValueError(f"r must be >= 1, got {self.r}")
         super().__post_init__()
 
-    def peft_config(self, layers: range) -> Any:
+    def peft_config(self, select: Selector) -> Any:
         from peft import LoraConfig
 
         return LoraConfig(
             r=self.r,
             lora_alpha=self.alpha,
             lora_dropout=self.dropout,
-            target_modules=target_regex(self.targets, layers),
+            target_modules=select(self.targets),
             bias="none",
             use_dora=self.use_dora,
         )

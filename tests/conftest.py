@@ -16,6 +16,17 @@ TINY_SPEC = SyntheticSpec(
 )
 
 
+def padded_pair():
+    """Two 1 s waveforms in a batch, the second padded after 9,000 samples: (inputs, mask)."""
+    import torch
+
+    x = torch.randn(2, 16_000, generator=torch.Generator().manual_seed(1))
+    mask = torch.ones(2, 16_000, dtype=torch.long)
+    mask[1, 9_000:] = 0
+    x[1, 9_000:] = 0
+    return x, mask
+
+
 @pytest.fixture(scope="session")
 def synth_dir(tmp_path_factory):
     """A tiny synthetic corpus shared by the session (generation is deterministic)."""

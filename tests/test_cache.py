@@ -47,8 +47,8 @@ def _prepare(model, data, directory, **kw):
     return prepare_caches(model, data, CPU, 4, None, directory=directory, **kw)
 
 
-def _model(spelling, seed=0):
-    return build_model("tiny-w2v2", "random", seed, parse_strategy(spelling).strategy)[0]
+def _model(spelling, seed=0, name="tiny-w2v2"):
+    return build_model(name, "random", seed, parse_strategy(spelling).strategy)[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -83,8 +83,10 @@ def test_head_caches_one_pooled_vector_per_layer(corpus, tmp_path):
     assert torch.allclose(cached.hidden[0], expected, atol=1e-5)
 
 
-def _trajectory(cfg, corpus, spelling, place="auto"):
-    run = dataclasses.replace(cfg, strategy=spelling).with_train(lr=1e-3, cache_store=place)
+def _trajectory(cfg, corpus, spelling, place="auto", name="tiny-w2v2"):
+    run = dataclasses.replace(cfg, strategy=spelling, model=name).with_train(
+        lr=1e-3, cache_store=place
+    )
     ctx = setup_run(run, corpus)
     frozen_before = {
         n: p.detach().clone() for n, p in ctx.model.named_parameters() if not p.requires_grad
@@ -118,6 +120,22 @@ def test_cached_training_follows_the_uncached_loss_trajectory(
             assert abs(x.train_loss - y.train_loss) < 1e-5
             assert abs(x.val_ccc_mean - y.val_ccc_mean) < 1e-5
         assert abs(a.test_ccc_mean - b.test_ccc_mean) < 1e-5
+
+
+@pytest.mark.parametrize("name", ["tiny-w2v2-preln", "tiny-hubert", "tiny-wavlm", "tiny-data2vec"])
+def test_cached_training_follows_the_uncached_loss_trajectory_in_every_family(
+    tiny_config, corpus, tmp_path, monkeypatch, name
+):
+    """The same for the other families: WavLM's layers above the prefix get layer 0's position
+    bias, data2vec-audio's positional convolutions do not see the batch's padding."""
+    monkeypatch.setenv("SERBENCH_PREFIX_CACHE", str(tmp_path))
+    a = _trajectory(tiny_config, corpus, "partial2", name=name)
+    b = _trajectory(tiny_config, corpus, "partial2+cache:fp32", name=name)
+    assert b.cache is not None
+    for x, y in zip(a.history, b.history, strict=True):
+        assert abs(x.train_loss - y.train_loss) < 1e-5
+        assert abs(x.val_ccc_mean - y.val_ccc_mean) < 1e-5
+    assert abs(a.test_ccc_mean - b.test_ccc_mean) < 1e-5
 
 
 # --------------------------------------------------------------------------------------------
@@ -160,6 +178,10 @@ def test_any_change_to_what_the_prefix_sees_invalidates_the_key(corpus, tmp_path
     assert _key(model, _data(corpus, 0, 0.7), directory=tmp_path) != _key(
         model, _data(corpus, 1, 0.7), directory=tmp_path
     )
+    # Another family with the same weights (wav2vec2 and HuBERT layers are built alike).
+    hubert = _model("partial3", name="tiny-hubert")
+    hubert.backbone.load_state_dict(model.backbone.state_dict())
+    assert _key(hubert, data, directory=tmp_path) != base
     with torch.no_grad():
         model.layers[0].attention.q_proj.weight[0, 0] += 1e-3  # a frozen weight
     assert _key(model, data, directory=tmp_path) != base

@@ -128,7 +128,7 @@ def test_out_of_range_overrides_exit_2(capsys, args, message):
 
 def test_folds_are_a_sweep_dimension_with_their_own_result_files():
     from bench.run import build_parser, parse_folds, plan
-    from bench.sweep import config_result_path
+    from bench.sweep import planned_runs
 
     assert parse_folds("1-5") == [1, 2, 3, 4, 5] and parse_folds("1,3") == [1, 3]
     argv = "--dataset iemocap --folds 1-3 --seeds 2 --strategies full,lora --profile smoke"
@@ -136,7 +136,7 @@ def test_folds_are_a_sweep_dimension_with_their_own_result_files():
     configs, out = plan(args)
     assert len(configs) == 2 * 3 * 2
     assert {(c.seed, c.fold) for c in configs} == {(s, f) for s in (0, 1) for f in (1, 2, 3)}
-    paths = {config_result_path(out, c).name for c in configs}
+    paths = {r.path.name for r in planned_runs(configs, out)}
     assert len(paths) == len(configs) and "lora__seed1__fold3.json" in paths
 
 
@@ -153,3 +153,27 @@ def test_folds_are_a_sweep_dimension_with_their_own_result_files():
 def test_bad_folds_or_launch_flags_exit_2(capsys, args, message):
     assert main(["--profile", "smoke", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_model_list_plans_every_backbone_x_strategy(tmp_path):
+    from bench.run import build_parser, plan
+
+    args = build_parser().parse_args(
+        ["--profile", "smoke", "--model", "tiny-w2v2,tiny-wavlm", "--strategies", "full,lora"]
+    )
+    configs, _ = plan(args)
+    assert [(c.model, c.strategy) for c in configs] == [
+        ("tiny-w2v2", "full"),
+        ("tiny-w2v2", "lora"),
+        ("tiny-wavlm", "full"),
+        ("tiny-wavlm", "lora"),
+    ]
+
+
+def test_an_unsupported_family_in_the_model_list_exits_2(tmp_path, capsys):
+    from transformers import Wav2Vec2ConformerConfig
+
+    Wav2Vec2ConformerConfig(hidden_size=32, num_hidden_layers=1).save_pretrained(tmp_path)
+    assert main(["--profile", "smoke", "--model", f"tiny-w2v2,{tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert "'wav2vec2-conformer' checkpoint" in err and "hubert, wavlm, data2vec-audio" in err

@@ -1,9 +1,11 @@
-"""Analytic FLOPs against torch's FlopCounterMode on the tiny model, and the MFU peak table."""
+"""Analytic FLOPs against torch's FlopCounterMode on a tiny model of every backbone family (and
+wav2vec2's pre-layer-norm layout), and the MFU peak table."""
 
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from bench.backbones import PRESETS
 from bench.flops import cnn_lengths, peak_tflops, train_flops_per_clip
 from bench.model import build_model
 from strategies import parse_strategy
@@ -30,18 +32,23 @@ def test_wav2vec2_frame_rate():
     assert cnn_lengths(Wav2Vec2Config(), 16_000)[-1] == 49  # ~50 frames per second
 
 
+TINY = [name for name in PRESETS if name.startswith("tiny-")]
+
+
+@pytest.mark.parametrize("name", TINY)
 @pytest.mark.parametrize("spelling", ["partial1", "partial3", "partial4"])
-def test_cached_training_flops_match_the_counter(spelling):
-    model, _ = build_model("tiny-w2v2", "random", 0, parse_strategy(spelling).strategy)
+def test_cached_training_flops_match_the_counter(name, spelling):
+    model, _ = build_model(name, "random", 0, parse_strategy(spelling).strategy)
     expected = _counted(model, cached=True)
     estimate = train_flops_per_clip(model, 16_000, cached_layers=model.frozen_prefix_layers)
     assert estimate == pytest.approx(expected, rel=0.01)
 
 
-def test_uncached_flops_match_the_counter_when_every_layer_trains():
+@pytest.mark.parametrize("name", TINY)
+def test_uncached_flops_match_the_counter_when_every_layer_trains(name):
     # With frozen layers in eval mode the CPU attention kernel is one the counter cannot see, and it
     # overcounts grouped-convolution backward (pos_conv in `full`), so compare where neither occurs.
-    model, _ = build_model("tiny-w2v2", "random", 0, parse_strategy("partial4").strategy)
+    model, _ = build_model(name, "random", 0, parse_strategy("partial4").strategy)
     assert train_flops_per_clip(model, 16_000) == pytest.approx(
         _counted(model, cached=False), rel=0.01
     )

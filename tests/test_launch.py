@@ -33,7 +33,7 @@ from bench.launch.slurm import sbatch_parameters
 from bench.launch.task import RunTask, stop_status
 from bench.meter.nvml import process_tree
 from bench.results import read_result
-from bench.sweep import config_result_path
+from bench.sweep import planned_runs
 
 FAKE_GPUS = ["7", "9"]  # CUDA_VISIBLE_DEVICES values; nothing here touches CUDA
 
@@ -192,7 +192,7 @@ def test_a_killed_task_becomes_a_failed_result_and_resubmission_skips_finished_r
     assert killed["status"] == "failed" and "KILLED (signal 9)" in killed["error"]
     log = killed["launch"]["log"]
     assert f"log: {log}" in killed["error"] and Path(log).is_file()
-    assert read_result(config_result_path(out, slow))["status"] == "failed"
+    assert read_result(planned_runs([slow], out)[0].path)["status"] == "failed"
 
     submitted = []
 
@@ -201,11 +201,11 @@ def test_a_killed_task_becomes_a_failed_result_and_resubmission_skips_finished_r
         raise _Stop
 
     monkeypatch.setattr(DevicePool, "submit", spy)
-    mtime = config_result_path(out, fast).stat().st_mtime_ns
+    mtime = planned_runs([fast], out)[0].path.stat().st_mtime_ns
     with pytest.raises(_Stop):
         launch_sweep([slow, fast], out, Console(quiet=True), LaunchOptions("gpus"))
     assert submitted == ["partial1"]  # the finished run is skipped, the killed one resubmitted
-    assert config_result_path(out, fast).stat().st_mtime_ns == mtime
+    assert planned_runs([fast], out)[0].path.stat().st_mtime_ns == mtime
 
 
 def test_a_run_at_its_time_limit_records_timeout_with_its_log(tiny_config, tmp_path):
@@ -217,7 +217,9 @@ def test_a_run_at_its_time_limit_records_timeout_with_its_log(tiny_config, tmp_p
     executor.update_parameters(timeout_min=NO_LIMIT_MIN, setup=[pythonpath_setup()])
     # Slurm's warning (USR2) comes signal_delay_s before the limit; here it comes once the run
     # trains, well inside 30 s of its 40 s limit.
-    task = RunTask(cfg.to_dict(), str(path), "gpus", time_limit_s=40.0, signal_delay_s=30.0)
+    task = RunTask(
+        cfg.to_dict(), str(path), "partial1 seed 0", "gpus", time_limit_s=40.0, signal_delay_s=30.0
+    )
     warner = signal_when_training(tmp_path, "partial1 seed 0", signal.SIGUSR2, task_only=True)
     assert executor.submit(task).result() == "timeout"
     warner.join(timeout=5)

@@ -21,7 +21,7 @@ from bench.launch import LaunchOptions, launch_sweep
 from bench.launch.options import SlurmOptions
 from bench.meter.nvml import process_tree
 from bench.results import read_result
-from bench.sweep import config_result_path
+from bench.sweep import planned_runs
 
 
 def _cluster_answers() -> str | None:
@@ -123,9 +123,9 @@ def test_slurm_sweep_records_preempted_and_killed_tasks_and_resubmission_skips_f
         raise KeyboardInterrupt  # stop before anything reaches Slurm
 
     monkeypatch.setattr("bench.launch.slurm.submit_array", spy)
-    mtime = config_result_path(out, fast).stat().st_mtime_ns
+    mtime = planned_runs([fast], out)[0].path.stat().st_mtime_ns
     with pytest.raises(KeyboardInterrupt):
         launch_sweep([fast, term, kill], out, Console(quiet=True), options)
     assert submitted == ["partial1", "head"]
-    assert config_result_path(out, fast).stat().st_mtime_ns == mtime
-    assert read_result(config_result_path(out, fast))["status"] == "ok"
+    assert planned_runs([fast], out)[0].path.stat().st_mtime_ns == mtime
+    assert read_result(planned_runs([fast], out)[0].path)["status"] == "ok"

@@ -4,26 +4,9 @@ import torch
 from bench.errors import BenchError
 from bench.model import build_model, load_backbone
 from strategies import parse_strategy
+from tests.conftest import padded_pair as _inputs
 
-
-def _inputs():
-    x = torch.randn(2, 16_000, generator=torch.Generator().manual_seed(1))
-    mask = torch.ones(2, 16_000, dtype=torch.long)
-    mask[1, 9_000:] = 0
-    x[1, 9_000:] = 0
-    return x, mask
-
-
-def test_split_forward_reproduces_wav2vec2model():
-    model, _ = build_model("tiny-w2v2", "random", 0, parse_strategy("full").strategy)
-    model.eval()
-    x, mask = _inputs()
-    ref = model.backbone(x, attention_mask=mask).last_hidden_state
-    hidden, frames = model.embed(x, mask)
-    mid = model.run_layers(hidden, frames, 0, 2)
-    out = model.run_layers(mid, frames, 2, model.num_layers)
-    assert torch.allclose(out, ref, atol=1e-6)
-    assert frames.sum(1).tolist()[0] > frames.sum(1).tolist()[1]
+# The split forward against each family's own forward: tests/test_backbones.py.
 
 
 def test_padded_frames_do_not_enter_pooling():

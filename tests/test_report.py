@@ -611,3 +611,82 @@ def test_fail_on_any_figure_follows_its_declared_direction(tmp_path, capsys):
     assert "unknown figure 'warp_speed'" in capsys.readouterr().err
     assert main([*args, "--fail-on", "peak_rss_mib"]) == 2
     assert main([str(now), "--fail-on", "peak_rss_mib:10%"]) == 2  # needs --compare
+
+
+# --------------------------------------------------------------------------------------------
+# Several backbones in one report (`--model a,b`)
+
+
+def _two_backbones() -> list[dict]:
+    """The fixture sweep as if run on two backbones: the tiny-w2v2 results, and a copy under
+    tiny-wavlm that is half as fast in full finetuning and has other predictions."""
+    first = fixture_results()
+    second = copy.deepcopy(first)
+    for r in second:
+        r["model"]["name"] = "tiny-wavlm"
+        r["model"]["architecture"] = {
+            "family": "wavlm",
+            "layers": 4,
+            "hidden_size": 32,
+            "pre_layer_norm": False,
+            "params_backbone": 57_272,
+        }
+        if r["strategy"] == "full":
+            r["efficiency"]["train_samples_per_s"] /= 2
+        r["predictions"]["pred"] = [[v + 0.1 for v in row] for row in r["predictions"]["pred"]]
+    return first + second
+
+
+def test_several_backbones_get_a_row_per_backbone_and_strategy(tmp_path):
+    from bench.results import result_path
+
+    results = _two_backbones()
+    for r in results:
+        write_result(result_path(tmp_path, r["strategy"], r["seed"], r["model"]["name"]), r)
+    report = render(tmp_path).report
+    names = [s.name for s in report.analysis.strategies]
+    strategies = ["full", "partial3", "partial3+amp+cache", "lora"]
+    assert sorted(names) == sorted(
+        f"{m} · {s}" for m in ("tiny-w2v2", "tiny-wavlm") for s in strategies
+    )
+    assert names.index("tiny-w2v2 · full") < names.index("tiny-w2v2 · lora")
+    assert names.index("tiny-wavlm · full") < names.index("tiny-wavlm · lora")
+    # Each row against full finetuning of its own backbone, seed by seed.
+    sps = {
+        (r["model"]["name"], r["strategy"], r["seed"]): r["efficiency"]["train_samples_per_s"]
+        for r in results
+    }
+    runs = report.analysis.runs.set_index(["strategy", "seed"])
+    for (model, s, seed), v in sps.items():
+        expected = v / sps[(model, "full", seed)]
+        assert runs.loc[(f"{model} · {s}", seed), "speedup"] == pytest.approx(expected)
+    for model in ("tiny-w2v2", "tiny-wavlm"):
+        lora = report.analysis.get(f"{model} · lora")
+        assert all(p.result is not None for p in lora.paired)  # paired with its own full
+        row = next(r for r in report.table.rows if r.strategy == f"{model} · full")
+        assert "baseline" in row.badges
+    facts = dict(report.header.facts)
+    assert "Models (2)" in facts and "Model" not in facts
+    assert "tiny-w2v2: random-init weights" in facts["Models (2)"]
+    assert (
+        "tiny-wavlm: random-init weights, wavlm, 4 layers, hidden size 32, 57.3k parameters"
+        in (facts["Models (2)"])
+    )
+    assert facts["Runs"].startswith("16 runs of 4 strategies on 2 backbones")
+    assert not any("different configurations" in w for w in report.header.warnings)
+    md = (tmp_path / "report.md").read_text()
+    assert "| tiny-wavlm · lora |" in md
+    with open(tmp_path / "results.csv") as fh:
+        assert {row["model"] for row in csv.DictReader(fh)} == {"tiny-w2v2", "tiny-wavlm"}
+
+
+def test_a_missing_baseline_is_named_per_backbone():
+    results = [
+        r
+        for r in _two_backbones()
+        if not (r["model"]["name"] == "tiny-wavlm" and r["strategy"] == "full")
+    ]
+    report = build_report(results)
+    assert any("No successful tiny-wavlm · full run" in w for w in report.header.warnings)
+    lora = report.analysis.get("tiny-wavlm · lora")
+    assert all(p.result is None and "tiny-wavlm · full" in p.note for p in lora.paired)

@@ -1,5 +1,6 @@
 """The registry contract, parsing, refusals, every registered strategy training in the smoke
-setup, and trainable-parameter counts on the wav2vec2-base architecture."""
+setup, and trainable-parameter counts on the wav2vec2-base architecture and on a tiny
+architecture of every backbone family."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import math
 
 import pytest
 import torch
-from transformers import Wav2Vec2Config, Wav2Vec2Model
+from transformers import AutoModel, Wav2Vec2Config, Wav2Vec2Model
 
 from bench import worker
+from bench.backbones import CONFIG_OVERRIDES, architecture_config
 from bench.datasets import load_dataset
 from bench.errors import BenchError
-from bench.model import CONFIG_OVERRIDES, SERModel, build_model, count_parameters
+from bench.model import SERModel, build_model, count_parameters
 from strategies import list_strategies, parse_strategy, register_strategy
 from strategies.registry import describe, registered
 
@@ -259,3 +261,72 @@ def test_full_trains_everything_but_the_cnn_unless_asked(base_backbone):
     total = sum(p.numel() for p in base_backbone.parameters())
     assert _trainable_outside_head(base_backbone, "full") == total - CNN
     assert _trainable_outside_head(base_backbone, "full:cnn=train") == total
+
+
+# --------------------------------------------------------------------------------------------
+# Trainable parameters on the tiny architecture of every family, from the same hand count
+# generalised to width d, FFN width f, L layers, H heads, and what each family adds:
+#   WavLM, per layer: the bias gate (gru_rel_pos_const: H; gru_rel_pos_linear: head_dim*8 + 8),
+#          and in layer 0 the relative-position embedding (num_buckets x H);
+#   data2vec-audio: num_conv_pos_embeddings positional convolutions, each with a bias d
+#          (their LayerNorms have no parameters).
+# Pre-LN layouts have the same parameters in another order.
+TINY_FAMILIES = ["tiny-w2v2", "tiny-w2v2-preln", "tiny-hubert", "tiny-wavlm", "tiny-data2vec"]
+
+
+def _expected_tiny(config, spelling: str) -> int:
+    d, f, n, h = (
+        config.hidden_size,
+        config.intermediate_size,
+        config.num_hidden_layers,
+        config.num_attention_heads,
+    )
+    wavlm = config.model_type == "wavlm"
+    gate = (h + (d // h) * 8 + 8) if wavlm else 0
+
+    def layer(i: int) -> int:
+        own = 4 * (d * d + d) + 2 * (2 * d) + (d * f + f) + (f * d + d) + gate
+        return own + (config.num_buckets * h if wavlm and i == 0 else 0)
+
+    n_pos = config.num_conv_pos_embeddings if config.model_type == "data2vec-audio" else 1
+    lora = 2 * (8 * d + d * 8)  # r=8 on q and v
+    bitfit = (
+        config.conv_dim[-1]
+        + d  # feature projection: LayerNorm and Linear biases
+        + n_pos * d  # positional convolution(s)
+        + d  # encoder LayerNorm
+        + n * (4 * d + d + f + d + d + (8 if wavlm else 0))
+    )
+    return {
+        "partial1": layer(n - 1),
+        "partial3": sum(layer(i) for i in range(n - 3, n)),
+        "lora": n * lora,
+        "lora3": 3 * lora,
+        "dora": n * (lora + 2 * d),
+        "ia3": n * (d + d + f),
+        "loha": n * 2 * 2 * (d * 8 + 8 * d),
+        "adalora": n * 2 * (12 * d + d * 12 + 12),
+        "head": n + 1,
+        "bitfit": bitfit,
+    }[spelling]
+
+
+@pytest.mark.parametrize("name", TINY_FAMILIES)
+@pytest.mark.parametrize(
+    "spelling",
+    ["partial1", "partial3", "lora", "lora3", "dora", "ia3", "loha", "adalora", "head", "bitfit"],
+)
+def test_trainable_counts_on_every_family(name, spelling):
+    config = architecture_config(name)
+    torch.manual_seed(0)
+    backbone = AutoModel.from_config(config)
+    assert _trainable_outside_head(backbone, spelling) == _expected_tiny(config, spelling)
+
+
+@pytest.mark.parametrize("name", TINY_FAMILIES)
+def test_full_trains_everything_but_the_cnn_in_every_family(name):
+    backbone = AutoModel.from_config(architecture_config(name))
+    cnn = sum(p.numel() for p in backbone.feature_extractor.parameters())
+    total = sum(p.numel() for p in backbone.parameters())
+    assert _trainable_outside_head(backbone, "full") == total - cnn
+    assert _trainable_outside_head(backbone, "full:cnn=train") == total

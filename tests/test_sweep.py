@@ -28,6 +28,18 @@ def test_a_failing_run_becomes_a_result_and_the_sweep_goes_on(tiny_config, tmp_p
     assert read_result(result_path(tmp_path / "out", "partial1", 0))["status"] == "failed"
 
 
+def test_runs_of_several_backbones_keep_separate_results(tiny_config, tmp_path):
+    """The same strategy and seed on two backbones: two result files, named by backbone."""
+    tiny = tiny_config.with_train(max_epochs=1)
+    missing = str(tmp_path / "no-such-checkpoint")  # fails fast: no config to load
+    runs = [dataclasses.replace(tiny, model=m) for m in ("tiny-w2v2", missing)]
+    results = run_sweep(runs, tmp_path / "out", Console(quiet=True))
+    assert [r["status"] for r in results] == ["ok", "failed"]
+    assert read_result(result_path(tmp_path / "out", "partial2", 0, "tiny-w2v2"))["status"] == "ok"
+    assert read_result(result_path(tmp_path / "out", "partial2", 0, missing))["status"] == "failed"
+    assert read_result(result_path(tmp_path / "out", "partial2", 0)) is None
+
+
 def test_cuda_oom_is_reported_as_oom(tiny_config, monkeypatch):
     def boom(cfg, progress):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")

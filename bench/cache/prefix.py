@@ -201,7 +201,7 @@ def _plan(
         # cropping. Editing that code (or upgrading the libraries) invalidates every store.
         preprocessing=source_digest(bench.audio, AudioDataset, collate)
         + f" torchaudio {torchaudio.__version__} soundfile {soundfile.__version__}",
-        model_code=source_digest(type(model))
+        model_code=hashlib.sha256(model.code_fingerprint().encode()).hexdigest()
         + f" torch {torch.__version__} transformers {transformers.__version__}",
         clips=hashlib.sha256("\n".join(sorted(distinct)).encode()).hexdigest(),
     )

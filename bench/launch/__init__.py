@@ -17,7 +17,13 @@ from bench.launch.monitor import Followed, follow, own_result
 from bench.launch.options import LaunchOptions, add_launch_arguments, launch_options
 from bench.launch.task import RunTask
 from bench.results import write_result
-from bench.sweep import config_result_path, interrupted_result, run_sweep, split_finished
+from bench.sweep import (
+    PlannedRun,
+    interrupted_result,
+    planned_runs,
+    run_sweep,
+    split_finished,
+)
 
 __all__ = ["LaunchOptions", "add_launch_arguments", "launch_options", "launch_sweep"]
 
@@ -38,21 +44,23 @@ def launch_sweep(
     `options.wait` is False (the tasks were submitted and run on without us)."""
     if options.launcher == "local":
         return run_sweep(configs, out_dir, console, force=force)
-    done, todo = split_finished(configs, out_dir, force, console)
+    runs = planned_runs(configs, out_dir)
+    done, todo = split_finished(runs, force, console)
     if todo:
         Path(out_dir, "results").mkdir(parents=True, exist_ok=True)
         runner = _run_on_gpus if options.launcher == "gpus" else _run_on_slurm
-        finished = runner([configs[i] for i in todo], todo, out_dir, console, options)
+        finished = runner([runs[i] for i in todo], todo, out_dir, console, options)
         if finished is None:
             return None
         done.update(finished)
     return [done[i] for i in range(len(configs))]
 
 
-def _task(cfg: RunConfig, out_dir: Path, launcher: str, time_min: int | None = None) -> RunTask:
+def _task(run: PlannedRun, launcher: str, time_min: int | None = None) -> RunTask:
     return RunTask(
-        config=cfg.to_dict(),
-        result_path=str(config_result_path(out_dir, cfg).resolve()),
+        config=run.cfg.to_dict(),
+        result_path=str(run.path.resolve()),
+        label=run.label,
         launcher=launcher,
         time_limit_s=None if time_min is None else time_min * 60.0,
         signal_delay_s=0.0 if time_min is None else float(_slurm().signal_delay_s(time_min)),
@@ -66,7 +74,7 @@ def _slurm():
 
 
 def _run_on_gpus(
-    configs: list[RunConfig],
+    runs: list[PlannedRun],
     indices: list[int],
     out_dir: Path,
     console: Console,
@@ -77,8 +85,8 @@ def _run_on_gpus(
     devices = choose_devices(options.gpus, visible_devices())
     pool = DevicePool(devices, local_starter(jobs_folder(out_dir)))
     items = [
-        Followed(i, cfg, config_result_path(out_dir, cfg), pool.submit(_task(cfg, out_dir, "gpus")))
-        for i, cfg in zip(indices, configs, strict=True)
+        Followed(i, run, pool.submit(_task(run, "gpus")))
+        for i, run in zip(indices, runs, strict=True)
     ]
     console.print(
         f"{len(items)} runs on {len(devices)} GPU(s) (CUDA_VISIBLE_DEVICES "
@@ -96,12 +104,12 @@ def _run_on_gpus(
             time.sleep(0.2)
         for item in items:
             if item.handle.job_id is not None and own_result(item) is None:
-                write_result(item.path, interrupted_result(item.cfg))
+                write_result(item.run.path, interrupted_result(item.run.cfg))
         raise
 
 
 def _run_on_slurm(
-    configs: list[RunConfig],
+    runs: list[PlannedRun],
     indices: list[int],
     out_dir: Path,
     console: Console,
@@ -109,7 +117,7 @@ def _run_on_slurm(
 ) -> dict[int, dict] | None:
     slurm = _slurm()
     opts = options.slurm
-    tasks = [_task(cfg, out_dir, "slurm", opts.time_min) for cfg in configs]
+    tasks = [_task(run, "slurm", opts.time_min) for run in runs]
     jobs = slurm.submit_array(tasks, jobs_folder(out_dir), opts)
     array_id = str(jobs[0].job_id).split("_")[0]
     console.print(
@@ -124,8 +132,8 @@ def _run_on_slurm(
         return None
     queue = slurm.SlurmQueue(jobs)
     items = [
-        Followed(i, cfg, config_result_path(out_dir, cfg), slurm.SlurmTask(job, queue))
-        for i, cfg, job in zip(indices, configs, jobs, strict=True)
+        Followed(i, run, slurm.SlurmTask(job, queue))
+        for i, run, job in zip(indices, runs, jobs, strict=True)
     ]
     try:
         return follow(items, console, "slurm", poll=queue.refresh, interval_s=3.0)

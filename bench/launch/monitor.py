@@ -16,11 +16,10 @@ from typing import Protocol
 
 from rich.console import Console
 
-from bench.config import RunConfig
 from bench.launch.slurm import ACTIVE_STATES
 from bench.launch.task import lost_task_result
 from bench.results import read_result, write_result
-from bench.sweep import outcome_line, run_label, sweep_progress
+from bench.sweep import PlannedRun, outcome_line, sweep_progress
 
 # Seconds a task may be over, per its scheduler, before a missing result is taken as lost:
 # on a shared file system the task's result can become visible a moment after its end.
@@ -42,15 +41,14 @@ class TaskHandle(Protocol):
 @dataclass(frozen=True)
 class Followed:
     index: int  # position in the sweep's configs
-    cfg: RunConfig
-    path: Path  # where the task writes the result
+    run: PlannedRun  # its config, result file and label
     handle: TaskHandle
 
 
 def own_result(item: Followed) -> dict | None:
     """The result at the item's path when this submission's task wrote it (not an older one)."""
     job_id = item.handle.job_id
-    result = read_result(item.path)
+    result = read_result(item.run.path)
     if result is None or job_id is None:
         return None
     return result if (result.get("launch") or {}).get("job_id") == job_id else None
@@ -90,8 +88,8 @@ def follow(
                             "job_id": item.handle.job_id,
                             "log": None if item.handle.log is None else str(item.handle.log),
                         }
-                        result = lost_task_result(item.cfg, launch, state)
-                        write_result(item.path, result)
+                        result = lost_task_result(item.run.cfg, launch, state)
+                        write_result(item.run.path, result)
                 if result is None:
                     states[state] += 1
                     continue
@@ -100,9 +98,7 @@ def follow(
                 where = f" [dim]({launcher} job {launch.get('job_id')}"
                 where += f" on {launch['host']})[/dim]" if launch.get("host") else ")[/dim]"
                 console.print(
-                    f"[{len(results)}/{len(items)}] "
-                    + outcome_line(run_label(item.cfg), result)
-                    + where
+                    f"[{len(results)}/{len(items)}] " + outcome_line(item.run.label, result) + where
                 )
                 bar.advance(overall)
             if len(results) == len(items):

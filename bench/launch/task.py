@@ -105,17 +105,18 @@ class RunTask:
 
     config: dict  # RunConfig.to_dict()
     result_path: str
+    label: str  # how log lines name the run
     launcher: str  # gpus | slurm
     time_limit_s: float | None = None
     signal_delay_s: float = 0.0
 
     def __call__(self) -> str:
-        from bench.sweep import interrupted_result, run_label, run_one_isolated
+        from bench.sweep import interrupted_result, run_one_isolated
 
         cfg = RunConfig.from_dict(self.config)
         path = Path(self.result_path)
         launch = task_launch_info(self.launcher)
-        label = run_label(cfg)
+        label = self.label
         print(f"serbench: {label} -> {path}", flush=True)
         started = time.monotonic()
 

@@ -19,6 +19,7 @@ from bench.report.frame import (
     runs_frame,
     strategy_order,
 )
+from bench.report.rows import baseline_of, group_of, is_baseline
 from bench.stats import PairedBootstrap, Summary, degenerate_reasons, paired_bootstrap, summarize
 
 # Summarised like the table's columns but not shown there (plots and recommendation use them).
@@ -120,7 +121,8 @@ def _stored_flags(r: dict) -> list[str]:
 
 def _pair(run: dict, base: dict | None, rep: Replicate, n_resamples: int) -> Paired:
     if base is None:
-        return Paired(rep, None, f"no successful {BASELINE} run at {rep}")
+        baseline = baseline_of(str(run["strategy"]))
+        return Paired(rep, None, f"no successful {baseline} run at {rep}")
     a, b = _predictions(run), _predictions(base)
     if a is None or b is None:
         return Paired(rep, None, "per-utterance predictions not stored")
@@ -148,7 +150,9 @@ def analyse(results: Sequence[dict], far_below: float = 0.2, n_resamples: int = 
         others = [
             (o.get("metrics") or {}).get("ccc_mean")
             for o in ok_runs
-            if replicate_of(o) == rep and str(o["strategy"]) != s
+            if replicate_of(o) == rep
+            and str(o["strategy"]) != s
+            and group_of(str(o["strategy"])) == group_of(s)  # the same backbone
         ]
         pred = _predictions(r)
         reasons = degenerate_reasons(
@@ -178,12 +182,13 @@ def analyse(results: Sequence[dict], far_below: float = 0.2, n_resamples: int = 
             for r in mine[mine.status != "ok"].itertuples()
         )
         paired = ()
-        if name != BASELINE:
+        base = baseline_of(name)
+        if not is_baseline(name):
             paired = tuple(
                 _pair(
                     by_key[(name, rep)],
-                    by_key.get((BASELINE, rep))
-                    if by_key.get((BASELINE, rep), {}).get("status") == "ok"
+                    by_key.get((base, rep))
+                    if by_key.get((base, rep), {}).get("status") == "ok"
                     else None,
                     rep,
                     n_resamples,

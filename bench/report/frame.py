@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bench.report.rows import BASELINE, baseline_of, group_of, is_baseline
 from bench.stats import per_seed_ratio
 
-BASELINE = "full"  # speed-ups and paired comparisons are against full finetuning in fp32
+__all__ = ["BASELINE", "dimensions_of", "runs_frame", "strategy_order", "write_csv"]
 
 # Columns every frame has (NaN where a result lacks them): what the table, the speed-ups and
 # the plots read. Every other numeric efficiency figure of a result becomes a column too.
@@ -48,13 +49,27 @@ def dimensions_of(results: Sequence[dict]) -> tuple[str, ...]:
 
 def strategy_order(results: Sequence[dict]) -> list[str]:
     """Baseline first, then the order the sweep ran them in (first start time), so a report
-    re-rendered from files (sorted by name) lists them as the sweep's own report did."""
+    re-rendered from files (sorted by name) lists them as the sweep's own report did; with
+    several backbones, each backbone's rows together, in the order the backbones first ran."""
     first: dict[str, str] = {}
     for r in results:
         name, started = str(r["strategy"]), str(r.get("started_at") or "")
         first[name] = min(first.get(name, started), started)
     names = list(first)
-    return sorted(names, key=lambda s: (s != BASELINE, first[s], names.index(s)))
+    group_first: dict[str, str] = {}
+    for name in names:
+        g = group_of(name)
+        group_first[g] = min(group_first.get(g, first[name]), first[name])
+    return sorted(
+        names,
+        key=lambda s: (
+            group_first[group_of(s)],
+            group_of(s),
+            not is_baseline(s),
+            first[s],
+            names.index(s),
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -110,6 +125,7 @@ def runs_frame(results: Sequence[dict]) -> pd.DataFrame:
         spec = r.get("strategy_spec") or {}
         row: dict[str, object] = {
             "strategy": str(r["strategy"]),
+            "model": model.get("name"),
             "seed": int(r["seed"]),
             "fold": (r.get("config") or {}).get("fold"),
             "replicate": replicate_of(r),
@@ -143,18 +159,28 @@ def runs_frame(results: Sequence[dict]) -> pd.DataFrame:
         return df
     df["trainable_share"] = df.params_trainable / df.params_total
     ok = df.status == "ok"
-    base_rows = df[ok & (df.strategy == BASELINE)]
-    base = dict(
-        zip(
-            zip(base_rows.replicate, base_rows.device_model, strict=True),
-            base_rows.train_samples_per_s,
+    # Baseline row -> (replicate, device model) -> samples/s: a speed-up pairs a run with its
+    # baseline at the same seed and fold, measured on the same kind of device.
+    base: dict[str, dict[tuple[Replicate, str | None], float]] = {}
+    for name, key, v in zip(
+        df.strategy[ok],
+        zip(df.replicate[ok], df.device_model[ok], strict=True),
+        df.train_samples_per_s[ok],
+        strict=True,
+    ):
+        if is_baseline(name):
+            base.setdefault(name, {})[key] = v
+    df["speedup"] = [
+        per_seed_ratio({k: v}, base.get(baseline_of(name), {})).get(k, np.nan)
+        if st == "ok"
+        else np.nan
+        for name, k, v, st in zip(
+            df.strategy,
+            zip(df.replicate, df.device_model, strict=True),
+            df.train_samples_per_s,
+            df.status,
             strict=True,
         )
-    )
-    keys = list(zip(df.replicate, df.device_model, strict=True))
-    df["speedup"] = [
-        per_seed_ratio({k: v}, base).get(k, np.nan) if st == "ok" else np.nan
-        for k, v, st in zip(keys, df.train_samples_per_s, df.status, strict=True)
     ]
     return df
 

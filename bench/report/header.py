@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from bench.report.analysis import Analysis
+from bench.report.figures import format_count
 from bench.report.frame import device_model, replicate_of
+from bench.report.rows import BASELINE, SEP, baseline_of, is_baseline, models_of
 
 
 @dataclass(frozen=True)
@@ -23,9 +25,10 @@ class Header:
 
 
 def shared_config_hash(config: dict) -> str:
-    """Hash of a run's configuration without its strategy and seed: equal for every run of
-    one sweep, so it identifies the sweep (a result's `run_id` identifies one run)."""
-    rest = {k: v for k, v in config.items() if k not in ("strategy", "seed")}
+    """Hash of a run's configuration without its strategy, seed and backbone: equal for every
+    run of one sweep (`--model a,b` included: the header lists the backbones), so it identifies
+    the sweep (a result's `run_id` identifies one run)."""
+    rest = {k: v for k, v in config.items() if k not in ("strategy", "seed", "model")}
     return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -61,6 +64,21 @@ def _software(env: dict) -> str:
     return ", ".join(parts)
 
 
+def _backbone(name: str, runs: Sequence[dict]) -> str:
+    """One backbone as "name: weights, family, size", from its runs (the successful ones first)."""
+    ok = [r for r in runs if r.get("status") == "ok"]
+    weights = _distinct([(r.get("model") or {}).get("weights") for r in ok]) or ["unknown"]
+    arch = next(((r.get("model") or {}).get("architecture") for r in ok + list(runs)), None) or {}
+    parts = [f"{name}: {' / '.join(weights)} weights"]
+    if arch.get("family"):  # results from before several families were supported lack it
+        parts.append(arch["family"] + (" (pre-LN)" if arch.get("pre_layer_norm") else ""))
+    if arch:
+        parts.append(f"{arch.get('layers')} layers, hidden size {arch.get('hidden_size')}")
+    if arch.get("params_backbone"):
+        parts.append(f"{format_count(arch['params_backbone'])} parameters")
+    return ", ".join(parts)
+
+
 # A run whose stalled steps take more than this share of its timed training is flagged.
 STALL_FLAG_SHARE = 0.05
 
@@ -74,11 +92,9 @@ def _mixed_models(results: Sequence[dict], analysis: Analysis) -> str | None:
     listing = "; ".join(f"{m} ({n} run{'s' if n != 1 else ''})" for m, n in models.most_common())
     runs = analysis.runs
     unpaired = int(
-        ((runs.status == "ok") & (runs.strategy != analysis.baseline) & pd.isna(runs.speedup)).sum()
+        ((runs.status == "ok") & ~runs.strategy.map(is_baseline) & pd.isna(runs.speedup)).sum()
     )
-    tail = (
-        f"; {unpaired} runs have no {analysis.baseline} run to pair with there" if unpaired else ""
-    )
+    tail = f"; {unpaired} runs have no {BASELINE} run to pair with there" if unpaired else ""
     return (
         f"Runs ran on {len(models)} device models ({listing}): throughput, memory and energy "
         "do not compare across models. Speed-ups are computed only between runs on the same "
@@ -89,13 +105,13 @@ def _mixed_models(results: Sequence[dict], analysis: Analysis) -> str | None:
 def build_header(results: Sequence[dict], analysis: Analysis) -> Header:
     ok = [r for r in results if r.get("status") == "ok"]
     r0 = ok[0] if ok else results[0]
-    model = r0.get("model") or {}
     data = r0.get("data") or {}
-    arch = model.get("architecture") or {}
     weights = _distinct([(r.get("model") or {}).get("weights") for r in ok]) or ["unknown"]
-    arch_text = (
-        f", {arch.get('layers')} layers, hidden size {arch.get('hidden_size')}" if arch else ""
-    )
+    models = models_of(results)
+    backbones = [
+        _backbone(m, [r for r in results if (r.get("model") or {}).get("name") == m])
+        for m in models
+    ]
     hashes = _distinct([shared_config_hash(r["config"]) for r in results if r.get("config")])
     devices = _distinct([_device(r["device"]) for r in results if r.get("device")])
     software = _distinct([_software(r["environment"]) for r in results if r.get("environment")])
@@ -103,7 +119,7 @@ def build_header(results: Sequence[dict], analysis: Analysis) -> Header:
     n_failed = sum(1 for r in results if r.get("status") != "ok")
     facts = [
         ("Profile", str(r0.get("profile"))),
-        ("Model", f"{model.get('name')}: {' / '.join(weights)} weights{arch_text}"),
+        ("Model" if len(models) == 1 else f"Models ({len(models)})", "; ".join(backbones)),
         ("Corpus", _corpus(data) if data else "unknown (no successful run recorded it)"),
         ("Device", "; ".join(devices) or "unknown"),
         ("Software", "; ".join(software) or "unknown"),
@@ -121,7 +137,8 @@ def build_header(results: Sequence[dict], analysis: Analysis) -> Header:
         ),
         (
             "Runs",
-            f"{len(results)} runs of {len(analysis.strategies)} strategies, {n_failed} failed",
+            f"{len(results)} runs of {len({s.name.rpartition(SEP)[2] for s in analysis.strategies})} "
+            f"strategies{f' on {len(models)} backbones' if len(models) > 1 else ''}, {n_failed} failed",
         ),
         ("Date", " to ".join(dict.fromkeys([dates[0], dates[-1]])) if dates else "unknown"),
         ("Config hash", ", ".join(hashes) or "unknown"),
@@ -168,9 +185,11 @@ def build_header(results: Sequence[dict], analysis: Analysis) -> Header:
             warnings.append(f"Run {s.name} {f.replicate} {f.status}: {f.error}")
         for rep, reason in s.degenerate:
             warnings.append(f"Degenerate run {s.name} {rep}: {reason}.")
-    if analysis.get(analysis.baseline) is None or not analysis.get(analysis.baseline).ok:  # type: ignore[union-attr]
+    baselines = sorted({baseline_of(s.name) for s in analysis.strategies})
+    missing = [b for b in baselines if analysis.get(b) is None or not analysis.get(b).ok]  # type: ignore[union-attr]
+    if missing:
         warnings.append(
-            f"No successful {analysis.baseline} run: speed-ups and paired comparisons need it."
+            f"No successful {', '.join(missing)} run: speed-ups and paired comparisons need it."
         )
     if not analysis.several:
         warnings.append(

@@ -15,6 +15,7 @@ from bench.report.compare import (
 )
 from bench.report.header import Header, build_header
 from bench.report.recommend import DEFAULT_TOLERANCE, Recommendation, recommend, sentences
+from bench.report.rows import label_by_model
 from bench.report.table import Table, build_table
 
 DEFAULT_FAR_BELOW = 0.2  # a run this far under the others' median CCC (same seed) is degenerate
@@ -44,13 +45,14 @@ def build_report(
 ) -> Report:
     """Everything the report says, computed from stored results (and an earlier run's, for
     `--compare`)."""
+    results = label_by_model(results)
     analysis = analyse(results, far_below=far_below)
     header = build_header(results, analysis)
     comparison = None
     if earlier is not None:
         comparison = compare(
             analysis,
-            analyse(earlier, far_below=far_below),
+            analyse(label_by_model(earlier), far_below=far_below),
             earlier_dir or "earlier run",
             ccc_drop,
             slowdown,

@@ -15,6 +15,7 @@ from bench.report.markdown import render_markdown
 from bench.report.model import Report, build_report
 from bench.report.plots import Plot, all_plots
 from bench.report.recommend import DEFAULT_TOLERANCE
+from bench.report.rows import label_by_model
 from bench.results import load_results
 
 
@@ -66,6 +67,7 @@ def render(
     results = _load(out_dir, "this run") if results is None else list(results)
     if not results:
         raise BenchError(f"no results to report in {out_dir}")
+    results = label_by_model(results)  # rows per (backbone, strategy) when there are several
     earlier = _load(compare_dir, "the run to compare against") if compare_dir else None
     report = build_report(
         results,

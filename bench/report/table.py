@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from bench.report.analysis import Analysis, StrategyStats
 from bench.report.compare import Comparison
 from bench.report.figures import CACHE_BUILD, ENERGY, PARAMS, SHARE, VRAM_ALLOC, VRAM_NVML, Metric
+from bench.report.rows import is_baseline
 from bench.stats import Summary
 
 
@@ -86,10 +87,10 @@ def value_cell(metric: Metric, s: Summary | None, several: bool) -> Cell:
     return Cell(text, ci, s.mean, title=f"{s.n} seed(s)")
 
 
-def paired_cell(s: StrategyStats, baseline: str) -> Cell:
+def paired_cell(s: StrategyStats) -> Cell:
     """Mean CCC difference against the baseline at the same seed, and in how many seeds the
     paired bootstrap interval excludes zero."""
-    if s.name == baseline:
+    if is_baseline(s.name):
         return Cell("baseline")
     done = [p.result for p in s.paired if p.result is not None]
     if not done:
@@ -116,7 +117,8 @@ def build_table(
         Column(
             "paired",
             f"ΔCCC vs {analysis.baseline}",
-            "mean over seeds of the test-CCC difference to the baseline at the same seed; "
+            "mean over seeds of the test-CCC difference to the baseline (of the same backbone) "
+            "at the same seed; "
             "paired bootstrap over test utterances (2000 resamples): sig. when the 95% interval "
             "excludes 0 (sig. k/n: in k of n seeds), n.s. otherwise",
         )
@@ -152,9 +154,7 @@ def build_table(
     for s in analysis.strategies:
         errors = tuple(f"{f.replicate} ({f.status}): {f.error}" for f in s.failures)
         badges = tuple(
-            b
-            for b, on in (("baseline", s.name == analysis.baseline), ("degenerate", s.degenerate))
-            if on
+            b for b, on in (("baseline", is_baseline(s.name)), ("degenerate", s.degenerate)) if on
         )
         if not s.ok:
             rows.append(Row(s.name, (), False, errors, badges))
@@ -176,7 +176,7 @@ def build_table(
                     "run that built it",
                 )
             cells.append(c)
-        cells.append(paired_cell(s, analysis.baseline))
+        cells.append(paired_cell(s))
         if comparison is not None:
             cells += _compare_cells(comparison, s.name)
         rows.append(Row(s.name, tuple(cells), True, errors, badges))

@@ -1,0 +1,48 @@
+"""Which row of the report a run belongs to, and which row it is compared with.
+
+A report of one backbone has a row per strategy. A sweep over several backbones (`--model a,b`)
+has a row per (backbone, strategy), named "backbone · strategy"; each row's speed-up and paired
+CCC difference are against full finetuning of its own backbone, and a run is flagged degenerate
+only against runs of its own backbone. Results are relabelled once, on the way in, so every table,
+plot and comparison keys on the row name alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+BASELINE = "full"  # speed-ups and paired comparisons are against full finetuning in fp32
+SEP = " · "
+
+
+def models_of(results: Sequence[dict]) -> list[str]:
+    """The backbones the runs used, in first-seen order."""
+    return list(dict.fromkeys(str((r.get("model") or {}).get("name")) for r in results))
+
+
+def label_by_model(results: Sequence[dict]) -> list[dict]:
+    """The results, with `strategy` of each (shallow copy) set to "model · strategy" when they
+    come from more than one backbone; unchanged otherwise. Labelling twice changes nothing."""
+    if len(models_of(results)) < 2:
+        return list(results)
+    out = []
+    for r in results:
+        prefix = f"{(r.get('model') or {}).get('name')}{SEP}"
+        name = str(r["strategy"])
+        out.append(r if name.startswith(prefix) else {**r, "strategy": prefix + name})
+    return out
+
+
+def group_of(name: str) -> str:
+    """The backbone part of a row name ("" in a one-backbone report)."""
+    return name.rpartition(SEP)[0]
+
+
+def baseline_of(name: str) -> str:
+    """The row that `name` is compared with: full finetuning of the same backbone."""
+    group = group_of(name)
+    return f"{group}{SEP}{BASELINE}" if group else BASELINE
+
+
+def is_baseline(name: str) -> bool:
+    return name == baseline_of(name)
