@@ -159,7 +159,8 @@ def test_strategy_runs_in_the_smoke_setup_and_trains_only_what_it_says(
         built["before"] = {n: p.detach().clone() for n, p in model.named_parameters()}
         return model, loaded
 
-    monkeypatch.setattr(worker, "build_model", build_and_keep)
+    # setup_run (bench.setup) builds the model for the worker since the one-run-setup refactor.
+    monkeypatch.setattr("bench.setup.build_model", build_and_keep)
     spec = parse_strategy(spelling)
     result = worker.run_one(
         dataclasses.replace(tiny_config, strategy=spec.name), corpus=smoke_corpus
