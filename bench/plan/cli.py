@@ -24,16 +24,17 @@ from bench.plan.corpus import PlanCorpus, from_corpus, msp_like
 from bench.plan.render import print_plan, write_plan
 
 
-def add_plan_arguments(ap: argparse.ArgumentParser) -> None:
+def add_plan_arguments(ap: argparse.ArgumentParser, msp_like: bool = True) -> None:
     g = ap.add_argument_group("planning")
-    g.add_argument(
-        "--msp-like",
-        type=int,
-        default=None,
-        metavar="N",
-        help="plan for N clips with durations drawn like MSP-Podcast's (no audio is written; "
-        "--dataset and --data-root are then ignored)",
-    )
+    if msp_like:
+        g.add_argument(
+            "--msp-like",
+            type=int,
+            default=None,
+            metavar="N",
+            help="plan for N clips with durations drawn like MSP-Podcast's (no audio is "
+            "written; --dataset and --data-root are then ignored)",
+        )
     g.add_argument(
         "--calibration-points",
         type=int,
@@ -47,6 +48,23 @@ def add_plan_arguments(ap: argparse.ArgumentParser) -> None:
         default=1.0,
         help="seconds of timed training steps per length, over 3 passes (default 1.0)",
     )
+
+
+def add_plan_first_arguments(ap: argparse.ArgumentParser) -> None:
+    """`python -m bench.run`'s flags for planning before running."""
+    g = ap.add_argument_group("planning first")
+    g.add_argument(
+        "--plan-first",
+        action="store_true",
+        help="calibrate, print the plan (plan.json, plan.md in the run folder), then ask before "
+        "running",
+    )
+    g.add_argument(
+        "--yes",
+        action="store_true",
+        help="with --plan-first: run without asking (never asked without a terminal or in CI)",
+    )
+    add_plan_arguments(ap, msp_like=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
