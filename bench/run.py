@@ -13,7 +13,7 @@ from rich.console import Console
 from bench.adapters.hf_options import HFOptions
 from bench.adapters.label_range import parse_label_range
 from bench.config import PROFILES, RunConfig, get_profile
-from bench.datasets import ADAPTERS, Corpus, load_dataset
+from bench.datasets import ADAPTERS, Corpus, corpus_of
 from bench.errors import BenchError
 
 # `all`: the study's five strategies, then ours: SUPERB-style layer weighting, BitFit, DoRA, and
@@ -301,17 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         # Every seed's split is checked too (a seeded split can come out empty); audio is checked
         # once and remembered, so the later loads here and in each run cost a manifest read.
         for seed in sorted({c.seed for c in configs}):
-            corpus = load_dataset(
-                c0.dataset,
-                c0.data_root,
-                seed=seed,
-                strict=c0.strict,
-                synthetic=c0.synthetic,
-                fold=c0.fold,
-                test_set=c0.test_set,
-                label_range=c0.label_range,
-                hf=c0.hf,
-            )
+            corpus = corpus_of(c0, seed)
         if corpus.problems:
             from bench.adapters.validate import describe_problems
 

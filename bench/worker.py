@@ -13,7 +13,7 @@ import torch
 from bench.batching import AudioDataset
 from bench.ceiling import fixed_batch, measure_ceiling
 from bench.config import RunConfig
-from bench.datasets import SPLITS, Corpus, load_dataset
+from bench.datasets import SPLITS, Corpus, corpus_of
 from bench.environment import describe_device, environment, pick_device
 from bench.errors import BenchError
 from bench.flops import peak_tflops, train_flops_per_clip
@@ -77,17 +77,7 @@ def run_one(
     if corpus is None:
         # The command line checked this corpus before the sweep; the audio check is remembered
         # on disk, so this load reads the label files only and gets the same corpus.
-        corpus = load_dataset(
-            cfg.dataset,
-            cfg.data_root,
-            seed=cfg.seed,
-            strict=cfg.strict,
-            synthetic=cfg.synthetic,
-            fold=cfg.fold,
-            test_set=cfg.test_set,
-            label_range=cfg.label_range,
-            hf=cfg.hf,
-        )
+        corpus = corpus_of(cfg)
     data = {
         s: AudioDataset(corpus.split(s), cfg.train.max_seconds, cfg.seed, train=s == "train")
         for s in SPLITS

@@ -81,19 +81,9 @@ def plan_corpus(c0: RunConfig, msp_like_clips: int | None) -> PlanCorpus:
     """The corpus' lengths after the run's crop: from the audio index, or drawn MSP-like."""
     if msp_like_clips is not None:
         return msp_like(msp_like_clips, c0.train.max_seconds)
-    from bench.datasets import load_dataset
+    from bench.datasets import corpus_of
 
-    corpus = load_dataset(
-        c0.dataset,
-        c0.data_root,
-        seed=c0.seed,
-        strict=c0.strict,
-        synthetic=c0.synthetic,
-        fold=c0.fold,
-        test_set=c0.test_set,
-        label_range=c0.label_range,
-        hf=c0.hf,
-    )
+    corpus = corpus_of(c0)
     return from_corpus(corpus, c0.train.max_seconds)
 
 

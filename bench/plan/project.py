@@ -236,7 +236,10 @@ def project(
         if cfg.patience
         else ""
     )
-    how = f"setup + {n_epochs} x (epoch + validation) + test + first visits{stop}"
+    how = (
+        f"setup + {n_epochs} x (epoch + validation) + test + first visits{stop}; the bound "
+        "covers the fitted compute (steps, evaluation, prefix), not setup, first visits or disk"
+    )
     with_cache = base + ([cache_build] if cache_build is not None else [])
     run_s = _sum(with_cache, "s", how + (" + cache build" if cache_build else ""))
     per_seed = [_sum(with_cache if builds_by_seed[s] else base, "s", "") for s in seeds]
