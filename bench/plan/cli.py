@@ -135,8 +135,12 @@ def main(argv: list[str] | None = None) -> int:
         console = Console(width=200)
     err = Console(stderr=True)
     try:
+        from bench.run import list_strategies_text
         from bench.run import plan as resolve
 
+        if args.list_strategies:
+            print(list_strategies_text())
+            return 0
         t0 = time.perf_counter()
         configs, out = resolve(args)
         corpus = plan_corpus(configs[0], args.msp_like)

@@ -69,7 +69,7 @@ def _fit_figure(fit: LengthFit | None, counts: Counter[int], what: str, why_none
         value,
         "s",
         error,
-        f"{sum(counts.values())} {what} over {len(counts)} lengths; {fit.describe()}",
+        f"{sum(counts.values())} {what} over {len(counts)} padded length(s); {fit.describe()}",
     )
 
 

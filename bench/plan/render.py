@@ -32,7 +32,7 @@ def show(f: Figure | None) -> str:
         text = duration(f.value)
         return text if not f.error else f"{text} ± {duration(f.error)}"
     if f.unit == "GiB":
-        return f"{f.value:.2f} GiB"
+        return f"{f.value:.2f} GiB" if f.value >= 1 else f"{f.value * 1024:.1f} MiB"
     if f.unit == "MiB":
         return f"{f.value:.0f} MiB"
     if f.unit == "J":
