@@ -268,9 +268,8 @@ def test_quick_plan_matches_measured_epochs(tmp_path, monkeypatch, one_thread, s
     monkeypatch.setenv("SERBENCH_PREFIX_CACHE", str(tmp_path / "prefix"))
     monkeypatch.setenv("SERBENCH_CACHE", str(tmp_path / "cache"))
     p = PROFILES["quick"]
-    # Three epochs: their median sets one disturbed epoch aside (the machine is shared); the
-    # epoch time itself does not depend on how many epochs the profile runs.
-    train = dataclasses.replace(p.train, max_epochs=3)
+    # Two epochs: the epoch time does not depend on how many epochs the profile runs.
+    train = dataclasses.replace(p.train, max_epochs=2)
     cfgs = [
         RunConfig(
             "quick", s, 0, p.model, "random", "synthetic", None, False, "cpu", train, p.synthetic
@@ -278,15 +277,26 @@ def test_quick_plan_matches_measured_epochs(tmp_path, monkeypatch, one_thread, s
         for s in strategies
     ]
     corpus = corpus_of(cfgs[0])
+    lengths = from_corpus(corpus, train.max_seconds)
+
+    def projected(cfg: RunConfig) -> float:
+        plan = make_plan([cfg], lengths, torch.device("cpu"), cache_dir=tmp_path)
+        return plan.strategies[0].epoch_s.value
+
     for cfg in cfgs:
-        # Planned and run back to back, per strategy, so that both see the same load.
-        plan = make_plan(
-            [cfg], from_corpus(corpus, train.max_seconds), torch.device("cpu"), cache_dir=tmp_path
-        )
-        projected = plan.strategies[0].epoch_s.value
+        # Other engineers' jobs share this machine's 2 cores, and its load moves by a third
+        # within a minute (measured): each run is bracketed by a plan before and one after,
+        # and compared with their mean. Neither plan sees the run's own timings.
+        before = projected(cfg)
         result = run_one(cfg, corpus=corpus)
+        after = projected(cfg)
         assert result["status"] == "ok", result.get("error")
         epochs = [h["epoch_time_s"] for h in result["metrics"]["history"]]
-        measured = statistics.median(epochs)
-        print(f"{cfg.strategy}: projected {projected:.2f} s, measured {epochs}")
-        assert abs(measured / projected - 1) <= 0.20, (cfg.strategy, projected, epochs)
+        expected = (before + after) / 2
+        print(f"{cfg.strategy}: projected {before:.2f} s / {after:.2f} s, measured {epochs}")
+        assert abs(statistics.mean(epochs) / expected - 1) <= 0.20, (
+            cfg.strategy,
+            before,
+            after,
+            epochs,
+        )
