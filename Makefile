@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: install test bench smoke report lint format bench-micro bench-data clean bench-meter gpu-check bench-cache bench-ceiling
+.PHONY: install test bench smoke report lint format bench-micro bench-data clean bench-meter gpu-check bench-cache bench-ceiling test-plan
 
 install: $(STAMP)
 
@@ -18,7 +18,12 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 test: install
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not calibration"
+
+# The plan-vs-measured check of `python -m bench.plan` (issue 13): ~5 minutes of real epochs,
+# within 20% only on a machine that nothing else is loading.
+test-plan: install
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m calibration tests/test_plan.py
 
 bench: install
 	$(PY) -m bench.run --strategies all $(ARGS)

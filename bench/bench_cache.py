@@ -112,7 +112,8 @@ def store_throughput(directory: Path, gib: float, dim: int, batch_size: int, see
 def cached_epochs(model_name: str, epochs: int, cache_dir: Path) -> dict:
     """A real cached run per store place: epoch time, read wait and compute per epoch."""
     from bench.config import PROFILES, RunConfig
-    from bench.setup import load_corpus, setup_run
+    from bench.datasets import corpus_of
+    from bench.setup import setup_run
     from bench.trainer import train
 
     profile = PROFILES["quick"]
@@ -130,7 +131,7 @@ def cached_epochs(model_name: str, epochs: int, cache_dir: Path) -> dict:
         dataclasses.replace(profile.train, max_epochs=epochs, lr=5e-5),
         profile.synthetic,
     )
-    corpus = load_corpus(base, 0)
+    corpus = corpus_of(base)
     out: dict = {"model": model_name, "device": device, "strategy": base.strategy}
     os.environ["SERBENCH_PREFIX_CACHE"] = str(cache_dir)
     for place in ("memory", "disk"):

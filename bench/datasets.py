@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bench.adapters import csv_manifest, hf_dataset, iemocap, msp_podcast, synthetic
 from bench.adapters.base import SPLITS, Corpus, DataOptions, Problem, Utterance
@@ -13,7 +14,19 @@ from bench.adapters.label_range import LabelRange
 from bench.errors import BenchError
 from bench.synthetic import SyntheticSpec
 
-__all__ = ["ADAPTERS", "SPLITS", "Corpus", "DataOptions", "Problem", "Utterance", "load_dataset"]
+if TYPE_CHECKING:
+    from bench.config import RunConfig
+
+__all__ = [
+    "ADAPTERS",
+    "SPLITS",
+    "Corpus",
+    "DataOptions",
+    "Problem",
+    "Utterance",
+    "corpus_of",
+    "load_dataset",
+]
 
 
 @dataclass(frozen=True)
@@ -67,3 +80,18 @@ def load_dataset(
             raise BenchError(f"{flag} to --dataset {owner} only, not {name}")
     opts = DataOptions(seed, strict, fold, test_set, synthetic, label_range, hf)
     return adapter.load(data_root, opts)
+
+
+def corpus_of(cfg: RunConfig, seed: int | None = None) -> Corpus:
+    """The corpus `cfg` names, split for `seed` (default: the config's own seed)."""
+    return load_dataset(
+        cfg.dataset,
+        cfg.data_root,
+        seed=cfg.seed if seed is None else seed,
+        strict=cfg.strict,
+        synthetic=cfg.synthetic,
+        fold=cfg.fold,
+        test_set=cfg.test_set,
+        label_range=cfg.label_range,
+        hf=cfg.hf,
+    )

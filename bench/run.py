@@ -13,7 +13,7 @@ from rich.console import Console
 from bench.adapters.hf_options import HFOptions
 from bench.adapters.label_range import parse_label_range
 from bench.config import PROFILES, RunConfig, get_profile
-from bench.datasets import ADAPTERS
+from bench.datasets import ADAPTERS, Corpus, corpus_of
 from bench.errors import BenchError
 from bench.launch.options import add_launch_arguments, launch_options
 
@@ -303,8 +303,24 @@ def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
     return configs, out
 
 
+def plan_then_confirm(
+    args: argparse.Namespace, configs: list[RunConfig], corpus: Corpus, out: Path, console: Console
+) -> bool:
+    """--plan-first: print and write the plan, then whether to go on (asked on a terminal)."""
+    from bench.plan.cli import confirm, run_plan
+    from bench.plan.corpus import from_corpus
+
+    lengths = from_corpus(corpus, configs[0].train.max_seconds)
+    run_plan(configs, lengths, out, console, args.calibration_points, args.calibration_seconds)
+    return confirm(console, args.yes)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from bench.plan.cli import add_plan_first_arguments
+
+    parser = build_parser()
+    add_plan_first_arguments(parser)
+    args = parser.parse_args(argv)
     console = Console()
     if not console.is_terminal:  # CI logs: wide enough that the table is not squeezed into "…"
         console = Console(width=200)
@@ -321,10 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         # Every seed's and fold's split is checked too (a seeded split can come out empty); audio
         # is checked once and remembered, so the later loads here and in each run cost a manifest
         # read.
-        from bench.setup import load_corpus
-
         for cfg in {(c.seed, c.fold): c for c in configs}.values():
-            corpus = load_corpus(cfg, cfg.seed)
+            corpus = corpus_of(cfg, cfg.seed)
         if corpus.problems:
             from bench.adapters.validate import describe_problems
 
@@ -341,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"corpus={corpus.name} ({sum(corpus.summary()['n_utterances'].values())} clips) "
                 f"runs={len(configs)} -> {out}"
             )
+        if args.plan_first and not plan_then_confirm(args, configs, corpus, out, console):
+            console.print(f"not run; the plan is in {out}/plan.md")
+            return 0
         from bench.launch import launch_sweep
         from bench.report import print_summary, render
 

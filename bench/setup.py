@@ -12,7 +12,7 @@ import torch
 
 from bench.batching import AudioDataset, bucket_batches
 from bench.config import RunConfig
-from bench.datasets import SPLITS, Corpus, load_dataset
+from bench.datasets import SPLITS, Corpus, corpus_of
 from bench.environment import pick_device
 from bench.model import LoadedBackbone, SERModel, build_model
 from bench.step import Precision, Stepper, make_stepper, resolve_precision
@@ -34,22 +34,6 @@ class RunContext:
     stepper: Stepper  # optimiser, loss scaler, warm-up schedule: the one training step's state
 
 
-def load_corpus(cfg: RunConfig, seed: int) -> Corpus:
-    """The validated corpus `cfg` names, split for `seed` (the one place that spells out the
-    data options of a run config)."""
-    return load_dataset(
-        cfg.dataset,
-        cfg.data_root,
-        seed=seed,
-        strict=cfg.strict,
-        synthetic=cfg.synthetic,
-        fold=cfg.fold,
-        test_set=cfg.test_set,
-        label_range=cfg.label_range,
-        hf=cfg.hf,
-    )
-
-
 def setup_run(cfg: RunConfig, corpus: Corpus | None = None) -> RunContext:
     """Corpus, datasets, model, strategy, precision and optimiser for `cfg`. `corpus`: one the
     caller already loaded for this config (the same seed), so it is not read twice."""
@@ -59,7 +43,7 @@ def setup_run(cfg: RunConfig, corpus: Corpus | None = None) -> RunContext:
     if corpus is None:
         # The command line checked this corpus before the sweep; the audio check is remembered
         # on disk, so this load reads the label files only and gets the same corpus.
-        corpus = load_corpus(cfg, cfg.seed)
+        corpus = corpus_of(cfg)
     data = {
         s: AudioDataset(corpus.split(s), cfg.train.max_seconds, cfg.seed, train=s == "train")
         for s in SPLITS

@@ -83,3 +83,19 @@ def test_cuda_device_order_matches_nvml_by_uuid():
     name = name.decode() if isinstance(name, bytes) else name
     assert torch.cuda.get_device_name(0) in name or name in torch.cuda.get_device_name(0)
     assert os.environ.get("CUDA_VISIBLE_DEVICES", "0") is not None
+
+
+def test_plan_measures_memory_at_the_longest_bucket_and_the_largest_batch():
+    from bench.batching import LengthGrid
+    from bench.config import PROFILES
+    from bench.plan.calibrate import calibrate
+
+    grid = LengthGrid.from_lengths([32_000, 48_000, 64_000, 80_000])
+    cal = calibrate(
+        "partial3+amp", "small-w2v2", PROFILES["quick"].train, grid, 3, torch.device("cuda"),
+        points=3, point_seconds=0.2,
+    )  # fmt: skip
+    print(f"\nplan memory: {cal.memory}; power {cal.power_w} W ({cal.power_note})")
+    assert cal.memory.peak_mib is not None and cal.memory.peak_mib > 0
+    assert cal.memory.fits and cal.memory.max_batch >= cal.batch_size
+    assert cal.train is not None and len(cal.train.points) == 3
