@@ -208,6 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def consoles() -> tuple[Console, Console]:
+    """(stdout, stderr) consoles of the command-line tools; stdout wide enough in CI logs that a
+    table is not squeezed into "…"."""
+    console = Console()
+    return (console if console.is_terminal else Console(width=200)), Console(stderr=True)
+
+
 def list_strategies_text() -> str:
     from strategies.registry import describe, describe_modifiers, registered
 
@@ -321,10 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     add_plan_first_arguments(parser)
     args = parser.parse_args(argv)
-    console = Console()
-    if not console.is_terminal:  # CI logs: wide enough that the table is not squeezed into "…"
-        console = Console(width=200)
-    err = Console(stderr=True)
+    console, err = consoles()
     try:
         if args.list_strategies:
             print(list_strategies_text())

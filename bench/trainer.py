@@ -25,9 +25,7 @@ from bench.loader import LoaderReport, SplitLoader, prepare_loaders
 from bench.meter import StepTimer
 from bench.model import SERModel, compile_model
 from bench.setup import RunContext
-from bench.step import Precision, forward, resolve_precision, train_step
-
-__all__ = ["Precision", "TrainOutcome", "resolve_precision", "train"]
+from bench.step import Precision, forward, train_step
 
 Progress = Callable[[dict], None]
 PROGRESS_EVERY_S = 0.25  # training progress events at most this often (each one is pickled)
@@ -193,7 +191,7 @@ def train(ctx: RunContext, progress: Progress = lambda event: None) -> TrainOutc
                 )
         losses = torch.stack(losses).float().cpu().tolist() if losses else [float("nan")]
         epoch_time = time.perf_counter() - t_epoch
-        with timer.eval_phase():
+        with timer.phase("eval"):
             val, _, _ = evaluate(model, loaders["val"], caches["val"], cfg, device, precision, dims)
         val_mean = float(np.mean(list(val.values())))
         history.append(
@@ -228,7 +226,7 @@ def train(ctx: RunContext, progress: Progress = lambda event: None) -> TrainOutc
         params = dict(model.named_parameters())
         for n, v in best_state.items():
             params[n].data.copy_(v)
-    with timer.eval_phase():
+    with timer.phase("eval"):
         test, preds, targets = evaluate(
             model, loaders["test"], caches["test"], cfg, device, precision, dims
         )

@@ -202,7 +202,7 @@ def test_the_step_timer_is_the_one_owner_of_allocator_peaks(monkeypatch):
         pass
     with timer.phase("cache"):  # reads 900 at entry (reset) and 25 at exit
         pass
-    with timer.eval_phase():  # 30, 20
+    with timer.phase("eval"):  # 30, 20
         pass
     report = timer.report()
     assert report.alloc_peak_mib == 900 and report.reserved_peak_mib == 1000

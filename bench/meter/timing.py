@@ -9,7 +9,6 @@ mean and p99 over steps with training and evaluation kept apart.
 
 from __future__ import annotations
 
-import contextlib
 import statistics
 import time
 from collections.abc import Iterator
@@ -205,9 +204,6 @@ class StepTimer:
         peak = self._read_and_reset_peak()
         if peak is not None:
             self.phase_alloc_peaks[name] = max(self.phase_alloc_peaks.get(name, 0.0), peak)
-
-    def eval_phase(self) -> contextlib.AbstractContextManager[None]:
-        return self.phase("eval")
 
     def report(self) -> ThroughputReport:
         self._flush()

@@ -129,11 +129,10 @@ def confirm(console: Console, yes: bool) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bench.run import consoles
+
     args = build_parser().parse_args(argv)
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)
-    err = Console(stderr=True)
+    console, err = consoles()
     try:
         from bench.run import list_strategies_text
         from bench.run import plan as resolve
