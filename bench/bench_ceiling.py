@@ -56,10 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     device = pick_device(args.device)
     console = Console() if Console().is_terminal else Console(width=160)
-    results = [r for r in load_results(args.run_dir) if r.get("status") == "ok"]
+    results = [r for r in load_results(args.run_dir) if r.ok and r.efficiency]
     wanted = None if args.strategies is None else set(args.strategies.split(","))
     if wanted is not None:
-        results = [r for r in results if r["strategy"] in wanted]
+        results = [r for r in results if r.strategy in wanted]
     dev = describe_device(device)
     table = Table(title=f"ceiling vs measured on {dev['type']} {dev['name']}")
     for col in ("strategy", "seed", "batch x length", "ceiling now", "measured", "efficiency"):
@@ -88,27 +88,27 @@ def main(argv: list[str] | None = None) -> int:
             )
         console.print(table)
         return 0
-    for r in sorted(results, key=lambda r: (r["strategy"], r["seed"])):
-        eff = r["efficiency"]
-        measured = eff["train_samples_per_s"]
-        if not measured:
+    for r in sorted(results, key=lambda r: (r.strategy, r.seed)):
+        eff, thr = r.efficiency, r.efficiency.throughput
+        measured = thr.train_samples_per_s if thr else None
+        if not measured or not thr.padded_audio_s_per_sample:
             continue
-        samples = round(eff["train_padded_audio_s_per_s"] / measured * 16_000)
-        batch = r["config"]["train"]["batch_size"]
-        c = ceiling_for(r["model"]["name"], r["strategy"], batch, samples, device)
-        in_run = eff.get("ceiling") or {}
+        samples = round(thr.padded_audio_s_per_sample * 16_000)
+        batch = r.config["train"]["batch_size"]
+        c = ceiling_for(str(r.model.name), r.strategy, batch, samples, device)
+        in_run = eff.ceiling
         table.add_row(
-            r["strategy"],
-            str(r["seed"]),
+            r.strategy,
+            str(r.seed),
             f"{batch} x {samples}",
             f"{c:.1f}",
             f"{measured:.1f}",
             f"{measured / c:.2f}",
-            f"{in_run['samples_per_s']:.1f} / {eff['harness_efficiency']:.2f}"
-            if in_run
+            f"{in_run.samples_per_s:.1f} / {eff.harness_efficiency:.2f}"
+            if in_run and eff.harness_efficiency
             else "not recorded",
         )
-    devices = {(r.get("device") or {}).get("name") for r in results}
+    devices = {(r.device or {}).get("name") for r in results}
     if devices != {dev["name"]}:
         console.print(
             f"[yellow]note:[/yellow] the results ran on {', '.join(map(str, devices))}, the ceiling "

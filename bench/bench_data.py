@@ -14,7 +14,6 @@ Prints
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from bench.batching import (
 )
 from bench.errors import BenchError
 from bench.loader import prepare_loaders
+from bench.results import read_result
 
 # MSP-Podcast segments are cut to 2.75-11 s; their durations are roughly lognormal around 5 s.
 MSP_MEDIAN_S, MSP_SIGMA, MSP_RANGE_S = 5.3, 0.3, (2.75, 11.0)
@@ -161,10 +161,10 @@ def consumed_audio_s_per_s(results_dir: Path) -> float | None:
     """Mean training audio-seconds/s of the `full` runs stored under `results_dir`, if any."""
     found = []
     for p in sorted(Path(results_dir).glob("**/full__seed*.json")):
-        r = json.loads(p.read_text())
-        v = (r.get("efficiency") or {}).get("train_audio_s_per_s")
-        if r.get("status") == "ok" and v:
-            found.append(float(v))
+        r = read_result(p)
+        thr = r.efficiency.throughput if r and r.ok and r.efficiency else None
+        if thr is not None and thr.train_audio_s_per_s:
+            found.append(thr.train_audio_s_per_s)
     return float(np.mean(found)) if found else None
 
 

@@ -10,7 +10,6 @@ as its training does; the others read a fixed waveform batch.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import torch
 
@@ -19,31 +18,10 @@ from bench.cache import CachedBatch
 from bench.cache.prefix import STORE_DTYPES
 from bench.cache.store import DTYPES
 from bench.meter.timing import synchronize
+from bench.result.sections import Ceiling
 from bench.step import Stepper, train_step
 
 SAMPLE_RATE = 16_000
-
-
-@dataclass(frozen=True)
-class Ceiling:
-    samples_per_s: float
-    batch_size: int
-    input_samples: int  # waveform length of the fixed batch (frame-aligned)
-    steps: int  # timed steps, after `warmup` untimed ones
-    warmup: int
-    seconds: float
-
-    def to_dict(self) -> dict:
-        return {
-            "samples_per_s": self.samples_per_s,
-            "batch_size": self.batch_size,
-            "input_samples": self.input_samples,
-            "steps": self.steps,
-            "warmup_steps": self.warmup,
-            "seconds": self.seconds,
-            "method": "same model, strategy and train_step on one fixed batch on the device; "
-            "no loader, no meter; one synchronisation after the timed steps",
-        }
 
 
 @torch.no_grad()

@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import torch
 
@@ -30,22 +29,11 @@ from bench.batching import AudioDataset, Batch, LengthGrid, collate, make_loader
 from bench.cache.prefetch import prefetched
 from bench.errors import BenchError
 from bench.meter.host import available_memory_bytes
+from bench.result.sections import LoaderReport
 
 PRELOAD_CHOICES = ("auto", "on", "off")
 # Decoded audio may take this share of the memory available before training starts.
 MEMORY_SHARE = 0.25
-
-
-@dataclass(frozen=True)
-class LoaderReport:
-    """How the run's batches were served, for the result."""
-
-    mode: str  # memory | workers | inline
-    workers: int
-    start_method: str | None
-    decoded_mib: float | None  # memory mode: the decoded audio of every split
-    decode_s: float | None  # memory mode: decoding it, before training
-    reason: str
 
 
 class _BatchOrder(torch.utils.data.Sampler):

@@ -1,4 +1,5 @@
-"""Results are plain data: one versioned JSON per (strategy, seed), written atomically."""
+"""Result files: one versioned JSON per (strategy, seed[, fold]), written atomically and read
+back as `RunResult` (bench/result/, migrated from older schemas)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,9 @@ import tempfile
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.result import SCHEMA, RunResult, migrate
 
-# 2: status "diverged"; metrics.degenerate a list; peak_vram_alloc_mib covers the whole run;
-#    harness_efficiency, ceiling, stall and shape figures, data.loader. Schema 1 loads through
-#    `migrate`.
-SCHEMA = 2
+__all__ = ["SCHEMA", "load_results", "log_path", "read_result", "result_path", "write_result"]
 
 
 def result_path(
@@ -55,24 +54,23 @@ def finite_or_null(result: dict) -> tuple[dict, list[str]]:
     return _finite(result, "", found), found
 
 
-def write_result(path: str | Path, result: dict) -> None:
+def write_result(path: str | Path, result: RunResult) -> None:
     """Write via a temporary file + fsync + rename, so a killed process never leaves half a file.
 
     A NaN or infinity (a diverged run's CCC or loss) is written as null, and a note names the
     fields: the run is kept, never lost to a JSON error."""
-    result, non_finite = finite_or_null(result)
+    data, non_finite = finite_or_null(result.to_dict())
     if non_finite:
         shown = ", ".join(non_finite[:8]) + (
             f" and {len(non_finite) - 8} more" if len(non_finite) > 8 else ""
         )
-        result.setdefault("notes", [])
-        result["notes"] = [*result["notes"], f"non-finite values written as null: {shown}"]
+        data["notes"] = [*data["notes"], f"non-finite values written as null: {shown}"]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump(result, fh, indent=1, allow_nan=False)
+            json.dump(data, fh, indent=1, allow_nan=False)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -81,25 +79,7 @@ def write_result(path: str | Path, result: dict) -> None:
         raise
 
 
-def migrate(result: dict, source: str | Path = "a result") -> dict:
-    """`result` in the current schema. Raises BenchError for a schema this version cannot read."""
-    version = result.get("schema")
-    if version == SCHEMA:
-        return result
-    if version == 1:
-        result = dict(result)
-        metrics = result.get("metrics")
-        if isinstance(metrics, dict) and not isinstance(metrics.get("degenerate"), list):
-            flag = metrics.get("degenerate")
-            result["metrics"] = {**metrics, "degenerate": [flag] if flag else []}
-        return result | {"schema": SCHEMA, "migrated_from_schema": 1}
-    raise BenchError(
-        f"{source} has result schema {version!r}; this serbench reads schemas 1 to {SCHEMA}: "
-        "render it with the serbench version that wrote it, or upgrade"
-    )
-
-
-def read_result(path: str | Path) -> dict | None:
+def read_result(path: str | Path) -> RunResult | None:
     """The result at `path` in the current schema, or None when absent or unreadable (a run to
     redo). A result of an unknown schema is an error, never silently dropped."""
     try:
@@ -108,7 +88,11 @@ def read_result(path: str | Path) -> dict | None:
         return None
     if not isinstance(data, dict):
         return None
-    return migrate(data, path)
+    data = migrate(data, path)
+    try:
+        return RunResult.from_dict(data)
+    except (TypeError, ValueError):  # a field of the wrong shape: edited or foreign JSON
+        return None
 
 
 def supersede(path: str | Path) -> Path:
@@ -124,7 +108,7 @@ def supersede(path: str | Path) -> Path:
     return dest
 
 
-def load_results(out_dir: str | Path) -> list[dict]:
+def load_results(out_dir: str | Path) -> list[RunResult]:
     """Every result of the run folder `out_dir`, in the current schema (older ones migrated).
     Raises BenchError naming any file that is not a readable result."""
     folder = Path(out_dir) / "results"

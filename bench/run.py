@@ -370,14 +370,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         if results is None:  # --no-wait: the runs go on without this process
             return 0
-        for note in sorted({n for r in results for n in r.get("notes", []) if "RANDOM-INIT" in n}):
+        for note in sorted({n for r in results for n in r.notes if "RANDOM-INIT" in n}):
             err.print(f"[bold red]WARNING:[/bold red] {note}")
         rendered = render(out, results, tolerance=args.tolerance)
         print_summary(rendered.report, console)
         console.print(
             f"report: {rendered.markdown} and {rendered.html}  (wall {time.perf_counter() - t0:.0f} s)"
         )
-        return 0 if all(r["status"] == "ok" for r in results) else 1
+        return 0 if all(r.ok for r in results) else 1
     except BenchError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
         return 2

@@ -23,6 +23,7 @@ from rich.progress import (
 )
 
 from bench.config import RunConfig
+from bench.result import RunResult
 from bench.results import log_path, read_result, result_path, supersede, write_result
 
 
@@ -41,8 +42,7 @@ def _child(cfg_dict: dict, path: str, events: mp.Queue, log: str) -> None:
     from bench.worker import run_guarded
 
     result = run_guarded(RunConfig.from_dict(cfg_dict), progress=events.put)
-    result["log"] = log
-    write_result(path, result)
+    write_result(path, result.replace(log=log))
 
 
 # What an exit without a result most likely means, by exit code (negative: killed by signal).
@@ -68,10 +68,9 @@ def log_tail(log: Path, lines: int = 5) -> str:
     return " | ".join(t.strip() for t in tail if t.strip())
 
 
-def _failed_exit(cfg: RunConfig, exitcode: int | None, log: Path) -> dict:
+def _failed_exit(cfg: RunConfig, exitcode: int | None, log: Path) -> RunResult:
     from bench.worker import base_result
 
-    result = base_result(cfg)
     if exitcode is not None and exitcode < 0:
         try:
             how = f"killed by signal {-exitcode} ({signal.Signals(-exitcode).name})"
@@ -81,23 +80,20 @@ def _failed_exit(cfg: RunConfig, exitcode: int | None, log: Path) -> dict:
         how = f"exit code {exitcode}"
     cause = LIKELY_CAUSE.get(exitcode or 0, "no known cause for this code; read the log")
     tail = log_tail(log)
-    result["error"] = (
-        f"run process ended without a result ({how}); likely cause: {cause}. Log: {log}"
-        + (f"; it ends with: {tail}" if tail else "")
+    return base_result(cfg).replace(
+        error=f"run process ended without a result ({how}); likely cause: {cause}. Log: {log}"
+        + (f"; it ends with: {tail}" if tail else ""),
+        log=str(log),
+        exitcode=exitcode,
     )
-    result["log"] = str(log)
-    result["exitcode"] = exitcode
-    return result
 
 
-def interrupted_result(cfg: RunConfig) -> dict:
+def interrupted_result(cfg: RunConfig) -> RunResult:
     from bench.worker import base_result
 
-    result = base_result(cfg)
-    result.update(
+    return base_result(cfg).replace(
         status="interrupted", error="interrupted by the user (Ctrl-C); rerun the command to resume"
     )
-    return result
 
 
 @dataclass(frozen=True)
@@ -122,14 +118,14 @@ def planned_runs(configs: list[RunConfig], out_dir: Path) -> list[PlannedRun]:
     return runs
 
 
-def finished_result(run: PlannedRun) -> dict | None:
+def finished_result(run: PlannedRun) -> RunResult | None:
     """The stored result of `run` when it finished (ok, or diverged) with this exact
     configuration, else None (absent, failed, interrupted, or other settings: a run to do)."""
     old = read_result(run.path)
     if (
         old
-        and old.get("run_id") == run.cfg.config_hash()
-        and old.get("status") in ("ok", "diverged")  # finished; a rerun repeats it
+        and old.run_id == run.cfg.config_hash()
+        and old.status in ("ok", "diverged")  # finished; a rerun repeats it
     ):
         return old
     return None
@@ -137,11 +133,11 @@ def finished_result(run: PlannedRun) -> dict | None:
 
 def split_finished(
     runs: list[PlannedRun], force: bool, console: Console
-) -> tuple[dict[int, dict], list[int]]:
+) -> tuple[dict[int, RunResult], list[int]]:
     """(results of runs already done, by position in `runs`; positions still to run).
     Every launcher resumes this way: the same command skips what finished; --force reruns, and
     keeps each result it replaces under results/superseded/."""
-    done: dict[int, dict] = {}
+    done: dict[int, RunResult] = {}
     todo: list[int] = []
     for i, run in enumerate(runs):
         old = None if force else finished_result(run)
@@ -159,16 +155,16 @@ def split_finished(
     return done, todo
 
 
-def outcome_line(label: str, result: dict) -> str:
+def outcome_line(label: str, result: RunResult) -> str:
     """One console line (rich markup) saying how a run ended."""
-    if result["status"] == "ok":
-        return f"[green]done[/green] {label}: test CCC {result['metrics']['ccc_mean']:.3f}"
-    return f"[red]{result['status']}[/red] {label}: {result['error']}"
+    if result.ok and result.metrics is not None and result.metrics.ccc_mean is not None:
+        return f"[green]done[/green] {label}: test CCC {result.metrics.ccc_mean:.3f}"
+    return f"[red]{result.status}[/red] {label}: {result.error}"
 
 
 def run_one_isolated(
     cfg: RunConfig, path: Path, on_event: Callable[[dict], None], target: Callable = _child
-) -> dict:
+) -> RunResult:
     """Run `cfg` in a fresh process (`target`, normally `_child`) that writes its result to
     `path` and its output to the log beside it; a process that dies without a result gets one
     that names its exit code, the likely cause and the log."""
@@ -217,9 +213,9 @@ def sweep_progress(console: Console) -> Progress:
 
 def run_sweep(
     configs: list[RunConfig], out_dir: Path, console: Console, force: bool = False
-) -> list[dict]:
+) -> list[RunResult]:
     """Run every config not already done (same run_id, status ok) unless `force`; return all results."""
-    results: list[dict] = []
+    results: list[RunResult] = []
     live = console.is_terminal and not console.quiet
     with sweep_progress(console) as bar:
         overall = bar.add_task("sweep", total=len(configs))

@@ -18,28 +18,18 @@ from bench.batching import (
     distinct_lengths,
     padding_fraction,
 )
-from bench.cache import CacheReport, CacheView, prepare_caches
+from bench.cache import CacheView, prepare_caches
 from bench.ccc import ccc
 from bench.config import TrainConfig
-from bench.loader import LoaderReport, SplitLoader, prepare_loaders
+from bench.loader import SplitLoader, prepare_loaders
 from bench.meter import StepTimer
 from bench.model import SERModel, compile_model
+from bench.result.sections import CacheReport, EpochLog, LoaderReport
 from bench.setup import RunContext
 from bench.step import Precision, forward, train_step
 
 Progress = Callable[[dict], None]
 PROGRESS_EVERY_S = 0.25  # training progress events at most this often (each one is pickled)
-
-
-@dataclass
-class EpochLog:
-    epoch: int
-    train_loss: float
-    val_ccc: dict[str, float]
-    val_ccc_mean: float
-    epoch_time_s: float
-    elapsed_s: float  # wall clock since training started (cache build included)
-    data_wait_s: float = 0.0  # of epoch_time_s, waiting for the next batch (loader or cache read)
 
 
 @dataclass

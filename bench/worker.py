@@ -1,12 +1,12 @@
-"""One (strategy, seed) run, from config to result dict. Runs inside its own process."""
+"""One (strategy, seed) run, from config to `RunResult`. Runs inside its own process."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import time
 import traceback
-from dataclasses import asdict
 
 import torch
 
@@ -18,10 +18,22 @@ from bench.errors import BenchError
 from bench.flops import peak_tflops, train_flops_per_clip
 from bench.meter import MemoryTracker, peak_rss_mib
 from bench.meter.host import cpu_time_s
-from bench.meter.summary import compute_section, efficiency_section
+from bench.meter.summary import compute_section, run_times
 from bench.model import CONFIG_OVERRIDES, count_parameters
-from bench.results import SCHEMA
-from bench.setup import setup_run
+from bench.result import (
+    AllocatorReport,
+    Compute,
+    DataInfo,
+    Efficiency,
+    MemoryReport,
+    Metrics,
+    ModelInfo,
+    Predictions,
+    RunResult,
+    ThroughputReport,
+    build,
+)
+from bench.setup import RunContext, setup_run
 from bench.stats import prediction_problems
 from bench.trainer import Progress, train
 
@@ -30,89 +42,38 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def base_result(cfg: RunConfig) -> dict:
-    return {
-        "schema": SCHEMA,
-        "run_id": cfg.config_hash(),
-        "strategy": cfg.strategy,
-        "seed": cfg.seed,
-        "status": "failed",
-        "error": None,
-        "profile": cfg.profile,
-        "model": {"name": cfg.model, "weights": None},
-        "device": None,
-        "metrics": None,
-        "efficiency": None,
-        "notes": [],
-        "config": cfg.to_dict(),
-        "environment": environment(),
-        "started_at": _now(),
-    }
+def base_result(cfg: RunConfig) -> RunResult:
+    """A run's result before it has measured anything (status failed until it finishes)."""
+    return RunResult(
+        strategy=cfg.strategy,
+        seed=cfg.seed,
+        run_id=cfg.config_hash(),
+        profile=cfg.profile,
+        model=ModelInfo(name=cfg.model),
+        config=cfg.to_dict(),
+        environment=environment(),
+        started_at=_now(),
+    )
 
 
 def run_one(
     cfg: RunConfig, progress: Progress = lambda e: None, corpus: Corpus | None = None
-) -> dict:
+) -> RunResult:
     """Train and measure one run. Exceptions propagate; `run_guarded` turns them into results."""
     t_run = time.perf_counter()
-    result = base_result(cfg)
+    started = base_result(cfg)
     ctx = setup_run(cfg, corpus)
     spec, device, corpus, model, loaded = ctx.spec, ctx.device, ctx.corpus, ctx.model, ctx.loaded
-    precision, lr = ctx.precision, ctx.lr
-    result["device"] = describe_device(device)
     total, trainable = count_parameters(model)
-    notes = [loaded.note] if loaded.note else []
-    result["model"] = {
-        "name": cfg.model,
-        "weights": loaded.weights,
-        "weights_note": loaded.note,
-        "architecture": model.architecture(),
-        "params_total": total,
-        "params_trainable": trainable,
-        "trainable_share": trainable / total,
-        "config_overrides": CONFIG_OVERRIDES,
-        "frozen_prefix_layers": model.frozen_prefix_layers,
-        "frozen_prefix_mode": "eval (no dropout), cached or not",
-    }
-    result["strategy_spec"] = spec.to_dict() | {"precision_resolved": precision.name, "lr": lr}
-    result["data"] = corpus.summary()
-
     setup_s = time.perf_counter() - t_run  # corpus, model build, strategy; not the process start
+
     tracker = MemoryTracker(device, cfg.nvml_interval_s, require_idle=cfg.require_idle_gpu)
     with tracker.track():
         out = train(ctx, progress)
     thr = out.timer.report()
     mem = tracker.report()
-    notes += list(mem.notes) + out.notes + ([thr.note] if thr.note else [])
-    result["data"]["padding_fraction"] = out.padding_fraction
-    result["data"]["distinct_input_lengths"] = out.distinct_input_lengths
-    result["data"]["loader"] = asdict(out.loader)
     best = next((h for h in out.history if h.epoch == out.best_epoch), None)
-    result["metrics"] = {
-        "ccc": out.test_ccc,
-        "ccc_mean": out.test_ccc_mean,
-        "best_epoch": out.best_epoch,
-        "val_ccc_best": best.val_ccc_mean if best else None,
-        "history": [asdict(h) for h in out.history],
-    }
-    # The report names these (and its cross-run checks) in its warnings.
-    result["metrics"]["degenerate"] = prediction_problems(
-        out.test_predictions, corpus.dimensions, out.test_ccc_mean
-    )
-    result["efficiency"] = efficiency_section(
-        thr,
-        mem,
-        epoch_times=[h.epoch_time_s for h in out.history],
-        cache_build_s=out.cache_build_s,
-        cache_mib=out.cache_mib,
-        train_wall_s=out.train_wall_s,
-        time_to_best_s=best.elapsed_s if best else None,
-        samples_trained=len(ctx.data["train"]) * len(out.history),
-        cpu_time_s=cpu_time_s(),
-    )
-    result["efficiency"]["setup_s"] = setup_s
-    # How the prefix cache was obtained (key, memory/disk, reused or built, GB/s), or None.
-    result["efficiency"]["cache"] = asdict(out.cache) if out.cache else None
+    ceiling = None
     if thr.padded_audio_s_per_sample is not None:
         ceiling = measure_ceiling(
             ctx.stepper,
@@ -125,47 +86,102 @@ def run_one(
                 cfg.seed,
             ),
         )
-        result["efficiency"]["ceiling"] = ceiling.to_dict()
-        result["efficiency"]["harness_efficiency"] = thr.train_samples_per_s / ceiling.samples_per_s
-    else:
-        result["efficiency"]["ceiling"] = None
-        result["efficiency"]["harness_efficiency"] = None
+    efficiency = Efficiency(
+        throughput=thr,
+        allocator=out.timer.allocator(),
+        memory=mem,
+        energy=tracker.energy(len(out.history), len(ctx.data["train"]) * len(out.history)),
+        time=run_times(
+            epoch_times=[h.epoch_time_s for h in out.history],
+            cache_build_s=out.cache_build_s,
+            train_wall_s=out.train_wall_s,
+            time_to_best_s=best.elapsed_s if best else None,
+            setup_s=setup_s,
+            cpu_time_s=cpu_time_s(),
+        ),
+        cache=out.cache,  # how the prefix cache was obtained (key, memory/disk, reused, GB/s)
+        ceiling=ceiling,
+        harness_efficiency=None
+        if ceiling is None or thr.train_samples_per_s is None
+        else thr.train_samples_per_s / ceiling.samples_per_s,
+    )
+    device_info = describe_device(device)
+    diverged = diverged_reason(out.test_ccc, [h.train_loss for h in out.history])
+    return started.replace(
+        status="diverged" if diverged else "ok",
+        error=f"diverged: {diverged}" if diverged else None,
+        device=device_info,
+        model=ModelInfo(
+            name=cfg.model,
+            weights=loaded.weights,
+            weights_note=loaded.note,
+            architecture=model.architecture(),
+            params_total=total,
+            params_trainable=trainable,
+            trainable_share=trainable / total,
+            config_overrides=CONFIG_OVERRIDES,
+            frozen_prefix_layers=model.frozen_prefix_layers,
+            frozen_prefix_mode="eval (no dropout), cached or not",
+        ),
+        strategy_spec=spec.to_dict() | {"precision_resolved": ctx.precision.name, "lr": ctx.lr},
+        data=dataclasses.replace(
+            build(DataInfo, corpus.summary()),
+            padding_fraction=out.padding_fraction,
+            distinct_input_lengths=out.distinct_input_lengths,
+            loader=out.loader,
+        ),
+        metrics=Metrics(
+            ccc=out.test_ccc,
+            ccc_mean=out.test_ccc_mean,
+            best_epoch=out.best_epoch,
+            val_ccc_best=best.val_ccc_mean if best else None,
+            history=tuple(out.history),
+            # One rule for "degenerate"; the report's cross-run checks add to these.
+            degenerate=tuple(
+                prediction_problems(out.test_predictions, corpus.dimensions, out.test_ccc_mean)
+            ),
+        ),
+        efficiency=efficiency,
+        compute=_compute(cfg, ctx, thr, device_info),
+        predictions=Predictions(
+            dimensions=tuple(corpus.dimensions),
+            pred=out.test_predictions,
+            target=out.test_targets,
+        ),
+        notes=tuple(
+            ([loaded.note] if loaded.note else [])
+            + list(mem.notes)
+            + out.notes
+            + ([thr.note] if thr.note else [])
+        ),
+        finished_at=_now(),
+    )
+
+
+def _compute(cfg: RunConfig, ctx: RunContext, thr: ThroughputReport, device: dict) -> Compute:
+    """Model FLOPs of the run's training step at its mean padded length, and MFU."""
     padded = thr.padded_audio_s_per_sample
+    cached = ctx.spec.modifiers.cache
     flops = (
         None
         if padded is None
         else train_flops_per_clip(
-            model,
+            ctx.model,
             round(padded * 16_000),
-            model.frozen_prefix_layers if spec.modifiers.cache else None,
+            ctx.model.frozen_prefix_layers if cached else None,
         )
     )
     peak, peak_source = peak_tflops(
-        result["device"].get("name") if device.type == "cuda" else None,
-        precision.name,
+        device.get("name") if ctx.device.type == "cuda" else None,
+        ctx.precision.name,
         cfg.peak_tflops,
     )
     real_per_sample = (
-        None if not thr.samples_timed else thr.train_audio_s_per_s / thr.train_samples_per_s
+        None
+        if not thr.samples_timed or not thr.train_samples_per_s
+        else (thr.train_audio_s_per_s or 0.0) / thr.train_samples_per_s
     )
-    result["compute"] = compute_section(
-        flops, real_per_sample, thr.train_samples_per_s, peak, peak_source
-    )
-    result["predictions"] = {
-        "split": "test",
-        "dimensions": list(corpus.dimensions),
-        "pred": out.test_predictions,
-        "target": out.test_targets,
-    }
-    result["notes"] = notes
-    diverged = diverged_reason(out.test_ccc, [h.train_loss for h in out.history])
-    if diverged:
-        result["status"] = "diverged"
-        result["error"] = f"diverged: {diverged}"
-    else:
-        result["status"] = "ok"
-    result["finished_at"] = _now()
-    return result
+    return compute_section(flops, real_per_sample, thr.train_samples_per_s, peak, peak_source)
 
 
 def diverged_reason(test_ccc: dict[str, float], losses: list[float]) -> str | None:
@@ -179,26 +195,33 @@ def diverged_reason(test_ccc: dict[str, float], losses: list[float]) -> str | No
     return f"non-finite test CCC ({', '.join(bad)})" if bad else None
 
 
-def run_guarded(cfg: RunConfig, progress: Progress = lambda e: None) -> dict:
+def run_guarded(cfg: RunConfig, progress: Progress = lambda e: None) -> RunResult:
     """run_one, with every failure turned into a result that says what went wrong."""
     try:
         return run_one(cfg, progress)
     except torch.cuda.OutOfMemoryError as exc:
-        result = base_result(cfg)
-        result.update(status="oom", error=f"CUDA out of memory: {str(exc).splitlines()[0]}")
-        result["notes"] = [
-            "lower the batch size (--batch-size) or --max-seconds, or use a strategy that trains less"
-        ]
+        result = base_result(cfg).replace(
+            status="oom",
+            error=f"CUDA out of memory: {str(exc).splitlines()[0]}",
+            notes=(
+                "lower the batch size (--batch-size) or --max-seconds, or use a strategy that "
+                "trains less",
+            ),
+        )
     except BenchError as exc:
-        result = base_result(cfg)
-        result.update(status="failed", error=str(exc))
+        result = base_result(cfg).replace(status="failed", error=str(exc))
     except Exception as exc:
-        result = base_result(cfg)
-        result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-        result["traceback"] = traceback.format_exc()
-    result["efficiency"] = {"peak_rss_mib": peak_rss_mib()}
-    if torch.cuda.is_available():
-        result["efficiency"]["peak_vram_alloc_mib"] = torch.cuda.max_memory_allocated() / 2**20
-    result["finished_at"] = _now()
-    result["pid"] = os.getpid()
-    return result
+        result = base_result(cfg).replace(
+            status="failed",
+            error=f"{type(exc).__name__}: {exc}",
+            traceback=traceback.format_exc(),
+        )
+    alloc = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+    return result.replace(
+        efficiency=Efficiency(
+            memory=MemoryReport(peak_rss_mib=peak_rss_mib()),
+            allocator=AllocatorReport(peak_vram_alloc_mib=alloc),
+        ),
+        finished_at=_now(),
+        pid=os.getpid(),
+    )

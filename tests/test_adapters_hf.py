@@ -330,11 +330,11 @@ def test_smoke_profile_end_to_end_on_a_saved_dataset(tmp_path, saved, capsys):
     assert main(args) == 0
     assert f"skipped {len(BAD)} bad rows" in capsys.readouterr().err
     result = json.loads((out / "results" / "partial1__seed0.json").read_text())
-    assert result["status"] == "ok", result.get("error")
-    data = result["data"]
-    assert data["name"] == "hf" and data["n_utterances"] == {"train": 12, "val": 4, "test": 4}
-    assert data["skipped_by_reason"] == {kind: 1 for kind in BAD}
-    assert set(result["metrics"]["ccc"]) == {"arousal", "valence"}
+    assert result.status == "ok", result.error
+    data = result.data
+    assert data.name == "hf" and data.n_utterances == {"train": 12, "val": 4, "test": 4}
+    assert data.skipped_by_reason == {kind: 1 for kind in BAD}
+    assert set(result.metrics.ccc) == {"arousal", "valence"}
     report = (out / "report.md").read_text()
     assert "1 to 7 (--label-range)" in report and "skipped" in report
 

@@ -245,11 +245,11 @@ def test_a_saved_checkpoint_of_every_family_trains_in_the_smoke_setup(
     )
     for spelling in ("full", "partial2+amp+cache", "lora"):
         result = worker.run_one(dataclasses.replace(base, strategy=spelling), corpus=smoke_corpus)
-        assert result["status"] == "ok", spelling
-        assert result["model"]["weights"] == "pretrained"
-        assert not any("RANDOM-INIT" in n for n in result["notes"])
-        assert result["model"]["architecture"]["family"] == arch.family
-        assert (result["efficiency"]["cache"] is not None) == spelling.endswith("+cache")
+        assert result.status == "ok", spelling
+        assert result.model.weights == "pretrained"
+        assert not any("RANDOM-INIT" in n for n in result.notes)
+        assert result.model.architecture["family"] == arch.family
+        assert (result.efficiency.cache is not None) == spelling.endswith("+cache")
 
 
 def test_a_checkpoint_with_a_convolutional_adapter_is_refused(tmp_path):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.report import build_report, render
+from bench.result import RunResult, migrate
 from bench.results import write_result
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -51,9 +52,13 @@ def console_messages(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if ":CONSOLE" in line]
 
 
+def typed(results: list[dict]) -> list[RunResult]:
+    return [RunResult.from_dict(migrate(r)) for r in results]
+
+
 def write_run(folder: Path, results: list[dict]) -> Path:
-    for r in results:
-        write_result(folder / "results" / f"{r['strategy']}__seed{r['seed']}.json", r)
+    for r in typed(results):
+        write_result(folder / "results" / f"{r.strategy}__seed{r.seed}.json", r)
     return folder
 
 
@@ -120,7 +125,7 @@ def test_hostile_names_cannot_inject_into_the_live_page(tmp_path):
         r["data"]["name"] = '<img src=x onerror="console.log(1)">'
         if r["strategy"] == "lora":
             r["strategy"] = "<script>console.log('pwned')</script>"
-    rendered = render(tmp_path / "run", results)
+    rendered = render(tmp_path / "run", typed(results))
     proc = load_page(rendered.html, tmp_path / "profile")
     assert proc.stdout.count("<script") == 1 and "<img" not in proc.stdout
 
@@ -131,11 +136,11 @@ def test_clicking_a_header_sorts_the_table(tmp_path, monkeypatch):
     import bench.report.html as html_mod
 
     results = [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*.json"))]
-    keys = [c.key for c in build_report(results).table.columns]
+    keys = [c.key for c in build_report(typed(results)).table.columns]
     col = keys.index("ccc_mean") + 1
     click = f"document.querySelector('#comparison th:nth-child({col})').click();\n" * 2
     monkeypatch.setattr(html_mod, "SORT_JS", html_mod.SORT_JS + click)
-    rendered = render(tmp_path / "run", results)
+    rendered = render(tmp_path / "run", typed(results))
     proc = chromium(
         rendered.html.as_uri(),
         tmp_path / "profile",

@@ -90,21 +90,18 @@ def test_end_to_end_sweep_writes_results_and_report(tmp_path, synth_dir, monkeyp
         "notes",
     ):
         assert key in r
-    assert r["status"] == "ok" and r["strategy"] == "partial2+cache"
-    assert set(r["metrics"]["ccc"]) == {"arousal", "valence", "dominance"}
-    assert (
-        r["model"]["weights"] == "random-init"
-        and r["model"]["params_trainable"] < r["model"]["params_total"]
-    )
-    eff = r["efficiency"]
-    assert eff["train_samples_per_s"] > 0 and eff["cache_build_s"] > 0
-    assert eff["harness_efficiency"] > 0 and eff["ceiling"]["steps"] >= 5
-    assert eff["stall_steps"] >= 0 and 1 <= eff["distinct_input_shapes"] <= 64
-    assert r["data"]["distinct_input_lengths"] in range(1, 33)
-    assert r["data"]["loader"]["mode"] == "memory"
-    assert (out / "logs" / "partial2+cache__seed0.log").exists() and r["log"].endswith(".log")
-    assert eff["peak_vram_nvml_mib"] is None and any(
-        "GPU memory and energy not measured" in n for n in r["notes"]
+    assert r.status == "ok" and r.strategy == "partial2+cache"
+    assert set(r.metrics.ccc) == {"arousal", "valence", "dominance"}
+    assert r.model.weights == "random-init" and r.model.params_trainable < r.model.params_total
+    eff = r.efficiency
+    assert eff.throughput.train_samples_per_s > 0 and eff.time.cache_build_s > 0
+    assert eff.harness_efficiency > 0 and eff.ceiling.steps >= 5
+    assert eff.throughput.stall_steps >= 0 and 1 <= eff.throughput.distinct_input_shapes <= 64
+    assert r.data.distinct_input_lengths in range(1, 33)
+    assert r.data.loader.mode == "memory"
+    assert (out / "logs" / "partial2+cache__seed0.log").exists() and r.log.endswith(".log")
+    assert eff.memory.peak_vram_nvml_mib is None and any(
+        "GPU memory and energy not measured" in n for n in r.notes
     )
     md = (out / "report.md").read_text()
     assert "| partial2+cache |" in md and "RANDOM-INIT" in md

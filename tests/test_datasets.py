@@ -93,13 +93,13 @@ def test_end_to_end_on_a_mixed_manifest(tmp_path, mixed_manifest, monkeypatch, c
     err = capsys.readouterr().err
     assert "skipped 1 bad rows (1 missing file)" in err and "gone.wav" in err
     result = json.loads((out / "results" / "partial1__seed0.json").read_text())
-    assert result["status"] == "ok", result.get("error")
-    data = result["data"]
-    assert data["name"] == "csv" and sum(data["n_utterances"].values()) == 12
-    assert data["skipped_rows"] == 1 and data["skipped_by_reason"] == {"missing file": 1}
-    assert "gone.wav" in data["skipped_reasons"][0]
-    assert 0.0 <= data["padding_fraction"] < 1.0
-    assert result["config"]["train"]["max_seconds"] == 0.5
+    assert result.status == "ok", result.error
+    data = result.data
+    assert data.name == "csv" and sum(data.n_utterances.values()) == 12
+    assert data.skipped_rows == 1 and data.skipped_by_reason == {"missing file": 1}
+    assert "gone.wav" in data.skipped_reasons[0]
+    assert 0.0 <= data.padding_fraction < 1.0
+    assert result.config["train"]["max_seconds"] == 0.5
     assert "skipped" in (out / "report.md").read_text()
 
     # --strict turns the same bad row into an error before anything trains.
@@ -138,10 +138,8 @@ def test_label_range_gives_the_same_ccc_as_a_prescaled_manifest(tmp_path, monkey
     for name, args in runs.items():
         (cfg,), _ = plan(build_parser().parse_args([*common, *args]))
         results[name] = run_one(cfg)
-    assert results["native"]["metrics"]["ccc"] == results["scaled"]["metrics"]["ccc"]
-    native_data = results["native"]["data"]
-    assert native_data["label_range"] == {
-        d: [1.0, 7.0] for d in ("arousal", "valence", "dominance")
-    }
-    assert native_data["scale"] == "1 to 7 (--label-range), mapped to [-1, 1]"
-    assert results["scaled"]["data"]["label_range"]["arousal"] == [-1.0, 1.0]
+    assert results["native"].metrics.ccc == results["scaled"].metrics.ccc
+    native_data = results["native"].data
+    assert native_data.label_range == {d: [1.0, 7.0] for d in ("arousal", "valence", "dominance")}
+    assert native_data.scale == "1 to 7 (--label-range), mapped to [-1, 1]"
+    assert results["scaled"].data.label_range["arousal"] == [-1.0, 1.0]

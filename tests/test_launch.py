@@ -224,6 +224,6 @@ def test_a_run_at_its_time_limit_records_timeout_with_its_log(tiny_config, tmp_p
     assert executor.submit(task).result() == "timeout"
     warner.join(timeout=5)
     result = read_result(path)
-    assert result["status"] == "timeout" and "time limit" in result["error"]
-    assert f"log: {result['launch']['log']}" in result["error"]
-    assert "SIGUSR2: timeout" in Path(result["launch"]["stdout"]).read_text()
+    assert result.status == "timeout" and "time limit" in result.error
+    assert f"log: {result.launch['log']}" in result.error
+    assert "SIGUSR2: timeout" in Path(result.launch["stdout"]).read_text()

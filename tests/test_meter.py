@@ -1,5 +1,6 @@
 """Trackers: the NVML path against a fake NVML module, and honest nulls without a GPU."""
 
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ import torch
 
 from bench.errors import BenchError
 from bench.meter import MemoryTracker, StepTimer
+from bench.results import read_result
 
 
 class FakeNVML:
@@ -80,35 +82,38 @@ def _run(fake, **kw):
         deadline = time.time() + 5
         while fake.calls < 8 and time.time() < deadline:
             time.sleep(0.005)
-    return tracker.report()
+    return tracker
 
 
 def test_fake_nvml_sampler_finds_the_planted_peak(fake_cuda):
-    report = _run(FakeNVML([0, 100, 100, 4321, 200, 200]))
+    tracker = _run(FakeNVML([0, 100, 100, 4321, 200, 200]))
+    report, energy = tracker.report(), tracker.energy(epochs=2, samples=50)
     assert report.peak_vram_nvml_mib == 4321  # the other process's 99,999 MiB is not ours
     assert report.nvml_source == "process"
     assert 100 <= report.mean_vram_nvml_mib < 4321 and report.p99_vram_nvml_mib <= 4321
-    assert report.gpu_util_mean_pct == 80
-    assert report.energy_j == 250.0  # one counter step of 250,000 mJ between start and end
+    assert energy.gpu_util_mean_pct == 80
+    assert energy.energy_j == 250.0  # one counter step of 250,000 mJ between start and end
+    assert energy.energy_j_per_epoch == 125.0 and energy.energy_j_per_sample == 5.0
 
 
 def test_hidden_pids_fall_back_to_device_delta_and_say_so(fake_cuda):
-    report = _run(FakeNVML([0, 0, 300, 700, 100], list_own_pid=False))
+    report = _run(FakeNVML([0, 0, 300, 700, 100], list_own_pid=False)).report()
     assert report.nvml_source == "device-delta"
     assert report.peak_vram_nvml_mib == 700  # 1200 MiB used at peak minus the 500 MiB baseline
     assert any("containers can hide PIDs" in n for n in report.notes)
 
 
 def test_busy_gpu_warns_or_aborts(fake_cuda):
-    report = _run(FakeNVML([10], foreign_mib=2048))
+    report = _run(FakeNVML([10], foreign_mib=2048)).report()
     assert any("GPU not idle" in n and "2048 MiB" in n for n in report.notes)
     with pytest.raises(BenchError, match="require-idle-gpu"):
         _run(FakeNVML([10], foreign_mib=2048), require_idle=True)
 
 
 def test_missing_energy_counter_is_none_with_reason(fake_cuda):
-    report = _run(FakeNVML([10], energy=False))
-    assert report.energy_j is None
+    tracker = _run(FakeNVML([10], energy=False))
+    report, energy = tracker.report(), tracker.energy(epochs=1, samples=10)
+    assert energy.energy_j is None and energy.energy_j_per_epoch is None
     assert any("energy counter unavailable" in n for n in report.notes)
 
 
@@ -144,7 +149,6 @@ def test_step_timer_without_steady_steps_says_why():
 
 
 def test_a_planted_stall_is_counted_and_flagged(monkeypatch, tmp_path):
-    import json
 
     from bench.meter import timing
 
@@ -166,11 +170,14 @@ def test_a_planted_stall_is_counted_and_flagged(monkeypatch, tmp_path):
     from bench.report import render
 
     fixture = sorted((Path(__file__).parent / "fixtures" / "results").glob("*.json"))[0]
-    result = json.loads(fixture.read_text())
-    result["efficiency"].update(stall_steps=1, stall_s=2.0, stall_share=report.stall_share)
+    result = read_result(fixture)
+    thr = dataclasses.replace(
+        result.efficiency.throughput, stall_steps=1, stall_s=2.0, stall_share=report.stall_share
+    )
+    result = result.replace(efficiency=dataclasses.replace(result.efficiency, throughput=thr))
     rendered = render(tmp_path, [result])
     md = rendered.markdown.read_text()
-    assert f"{result['strategy']} seed {result['seed']}: 1 stalled steps" in md
+    assert f"{result.strategy} seed {result.seed}: 1 stalled steps" in md
     assert "51% of its timed training" in md
 
 
@@ -204,7 +211,7 @@ def test_the_step_timer_is_the_one_owner_of_allocator_peaks(monkeypatch):
         pass
     with timer.phase("eval"):  # 30, 20
         pass
-    report = timer.report()
-    assert report.alloc_peak_mib == 900 and report.reserved_peak_mib == 1000
+    report = timer.allocator()
+    assert report.peak_vram_alloc_mib == 900 and report.peak_vram_reserved_mib == 1000
     assert report.alloc_peak_cache_mib == 25 and report.alloc_peak_eval_mib == 20
     assert report.alloc_peak_train_mib == 40

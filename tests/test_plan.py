@@ -21,7 +21,8 @@ from bench.plan.calibrate import Calibration, MemoryProbe, calibration_lengths
 from bench.plan.corpus import from_corpus, msp_like
 from bench.plan.fit import fit_lengths
 from bench.plan.project import project, store_bytes
-from bench.results import SCHEMA, result_path, write_result
+from bench.result import DataInfo, Metrics, RunResult
+from bench.results import result_path, write_result
 from bench.worker import run_one
 
 LENGTHS = [16_000, 32_000, 48_000, 64_000, 80_000]
@@ -178,14 +179,13 @@ def test_cli_writes_plan_and_plot_with_reasons_on_cpu(tmp_path, capsys, one_thre
     monkeypatch.setenv("SERBENCH_PREFIX_CACHE", str(tmp_path / "prefix"))
     out = tmp_path / "run"
     # An earlier result of the same corpus: the plan plots hours against its CCC.
-    earlier = {
-        "schema": SCHEMA,
-        "status": "ok",
-        "strategy": "partial1+cache",
-        "seed": 0,
-        "data": {"name": "msp-like-40"},
-        "metrics": {"ccc_mean": 0.4},
-    }
+    earlier = RunResult(
+        strategy="partial1+cache",
+        seed=0,
+        status="ok",
+        data=DataInfo(name="msp-like-40"),
+        metrics=Metrics(ccc_mean=0.4),
+    )
     write_result(result_path(out, "partial1+cache", 0), earlier)
     argv = [
         "--profile", "smoke", "--msp-like", "40", "--strategies", "full,partial1+cache",
@@ -291,8 +291,8 @@ def test_quick_plan_matches_measured_epochs(tmp_path, monkeypatch, one_thread, s
         before = projected(cfg)
         result = run_one(cfg, corpus=corpus)
         after = projected(cfg)
-        assert result["status"] == "ok", result.get("error")
-        epochs = [h["epoch_time_s"] for h in result["metrics"]["history"]]
+        assert result.status == "ok", result.error
+        epochs = [h.epoch_time_s for h in result.metrics.history]
         expected = (before + after) / 2
         print(f"{cfg.strategy}: projected {before:.2f} s / {after:.2f} s, measured {epochs}")
         assert abs(statistics.mean(epochs) / expected - 1) <= 0.20, (

@@ -74,10 +74,10 @@ def test_a_plugin_trains_through_the_normal_path(fresh_registry, tiny_config):
 
     _install(fresh_registry, "serbench_lastffn", "serbench_lastffn", PLUGIN, "serbench_lastffn")
     result = run_one(dataclasses.replace(tiny_config, strategy="lastffn"))
-    assert result["status"] == "ok"
+    assert result.status == "ok"
     hidden, ffn = 32, 64  # tiny-w2v2: output_dense is Linear(64 -> 32)
     head = hidden * 256 + 256 + 256 * 3 + 3
-    assert result["model"]["params_trainable"] == ffn * hidden + hidden + head
+    assert result.model.params_trainable == ffn * hidden + hidden + head
 
 
 def test_a_broken_plugin_is_named_with_the_fix(fresh_registry):

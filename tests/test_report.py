@@ -23,6 +23,7 @@ from bench.report.compare import FigureLimit
 from bench.report.figures import table_metrics
 from bench.report.markdown import md_escape
 from bench.report.pareto import dominates, pareto_front
+from bench.result import RunResult, migrate
 from bench.results import write_result
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
@@ -36,12 +37,19 @@ def _no_step_summary(monkeypatch):
 
 
 def fixture_results() -> list[dict]:
+    """The fixture sweep as stored (schema 1): plain dicts, for tests to edit."""
     return [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*.json"))]
 
 
+def typed(results: list[dict]) -> list[RunResult]:
+    """Stored dicts (any schema) as the report reads them."""
+    return [RunResult.from_dict(migrate(r)) for r in results]
+
+
 def write_run(folder: Path, results: list[dict]) -> Path:
-    for r in results:
-        write_result(folder / "results" / f"{r['strategy']}__seed{r['seed']}.json", r)
+    """Write `results` in the current schema, as a sweep does."""
+    for r in typed(results):
+        write_result(folder / "results" / f"{r.strategy}__seed{r.seed}.json", r)
     return folder
 
 
@@ -241,7 +249,7 @@ def test_gpu_figures_fill_their_columns_when_measured():
     results = copy.deepcopy(fixture_results())
     for i, r in enumerate(results):
         r["efficiency"].update(energy_j_per_epoch=100.0 + i, peak_vram_nvml_mib=2000.0 + 10 * i)
-    report = build_report(results)
+    report = build_report(typed(results))
     cols = {c.key: (i, c) for i, c in enumerate(report.table.columns)}
     for key in ("energy_j_per_epoch", "peak_vram_nvml_mib"):
         i, col = cols[key]
@@ -306,7 +314,7 @@ def hostile_results() -> list[dict]:
 
 def test_hostile_names_are_escaped_everywhere(tmp_path):
     results = hostile_results()
-    out = render(tmp_path / "run", results)
+    out = render(tmp_path / "run", typed(results))
     html = out.html.read_text()
     dom = parse(html)
     assert len(dom.scripts) == 1  # only ours: no injected script element
@@ -390,20 +398,20 @@ def test_recommends_the_fastest_within_tolerance_and_the_least_memory():
         synthetic("lora", 0, 0.592, 20.0, vram=4000),
         synthetic("head", 0, 0.550, 100.0, vram=1000),
     ]
-    rec = build_report(results, tolerance=0.01).recommendation
+    rec = build_report(typed(results), tolerance=0.01).recommendation
     assert rec.best == "full" and rec.candidates == ("full", "partial3", "lora")
     assert rec.fastest == "partial3"  # head is faster but 0.05 below the best
     assert rec.memory_pick == "lora" and rec.memory_metric.key == "peak_vram_nvml_mib"
-    wide = build_report(results, tolerance=0.06).recommendation
+    wide = build_report(typed(results), tolerance=0.06).recommendation
     assert wide.fastest == "head" and wide.memory_pick == "head"
     # Exactly at the tolerance counts as within it.
-    edge = build_report(results, tolerance=0.008).recommendation
+    edge = build_report(typed(results), tolerance=0.008).recommendation
     assert edge.candidates == ("full", "partial3", "lora")
 
 
 def test_memory_falls_back_to_rss_and_says_so():
     results = [synthetic("full", 0, 0.6, 10.0, rss=900), synthetic("lora", 0, 0.6, 12.0, rss=700)]
-    report = build_report(results)
+    report = build_report(typed(results))
     assert report.recommendation.memory_pick == "lora"
     assert report.recommendation.memory_metric.key == "peak_rss_mib"
     assert any("GPU memory was not measured" in c for c in report.recommendation.caveats)
@@ -428,7 +436,7 @@ def test_degenerate_strategy_is_flagged_and_not_recommended():
             "target": target,
         }
         results.append(r)
-    report = build_report(results)
+    report = build_report(typed(results))
     lora = report.analysis.get("lora")
     assert lora.degenerate and "constant predictions (arousal, valence)" in lora.degenerate[0][1]
     assert report.recommendation.fastest == "partial3"
@@ -444,7 +452,7 @@ def test_failed_runs_are_shown_with_their_error(tmp_path):
         strategy="partial6", status="oom", error="CUDA out of memory: tried to allocate 2.00 GiB"
     )
     failed["metrics"] = None
-    out = render(tmp_path / "run", [*results, failed])
+    out = render(tmp_path / "run", typed([*results, failed]))
     html, md = out.html.read_text(), out.markdown.read_text()
     assert "CUDA out of memory: tried to allocate 2.00 GiB" in html
     assert "FAILED" in html and "**FAILED**" in md
@@ -464,7 +472,7 @@ def test_folds_are_averaged_like_seeds_and_paired_per_fold(tmp_path):
         r = synthetic(name, 0, c, sps[name][fold])
         r["config"]["fold"] = fold
         results.append(r)
-    out = render(tmp_path / "run", results)
+    out = render(tmp_path / "run", typed(results))
     a = out.report.analysis
     assert a.folds == (1, 2, 3) and a.seeds == (0,) and a.spread == "1 seed x 3 folds"
     lora = a.get("lora")
@@ -494,7 +502,7 @@ def test_speedups_pair_runs_on_the_same_gpu_model_only():
     for r in results:
         r["device"] = {"type": "cuda", "name": "NVIDIA A100-SXM4-40GB"}
     results[3]["device"] = {"type": "cuda", "name": "NVIDIA H100 80GB HBM3"}
-    report = build_report(results)
+    report = build_report(typed(results))
     runs = report.analysis.runs.set_index(["strategy", "seed"])
     assert runs.loc[("lora", 0), "speedup"] == pytest.approx(3.0)
     assert math.isnan(runs.loc[("lora", 1), "speedup"])
@@ -502,7 +510,7 @@ def test_speedups_pair_runs_on_the_same_gpu_model_only():
     [warning] = [w for w in report.header.warnings if "device models" in w]
     assert "NVIDIA A100-SXM4-40GB (3 runs); NVIDIA H100 80GB HBM3 (1 run)" in warning
     assert "only between runs on the same model" in warning and "1 runs have no full" in warning
-    same = build_report(results[:2])
+    same = build_report(typed(results[:2]))
     assert not any("device models" in w for w in same.header.warnings)
 
 
@@ -585,7 +593,7 @@ def test_time_to_target_by_hand():
         run("full", 1, [(12.0, 0.41)]),  # at 12 s
         run("lora", 0, [(5.0, 0.1), (9.0, 0.3)]),  # never
     ]
-    got = time_to_target(results, 0.4)
+    got = time_to_target(typed(results), 0.4)
     assert (got["full"].median_s, got["full"].reached, got["full"].seeds) == (16.0, 2, 2)
     assert (got["lora"].median_s, got["lora"].reached) == (None, 0)
 
@@ -642,7 +650,9 @@ def test_several_backbones_get_a_row_per_backbone_and_strategy(tmp_path):
 
     results = _two_backbones()
     for r in results:
-        write_result(result_path(tmp_path, r["strategy"], r["seed"], r["model"]["name"]), r)
+        write_result(
+            result_path(tmp_path, r["strategy"], r["seed"], r["model"]["name"]), typed([r])[0]
+        )
     report = render(tmp_path).report
     names = [s.name for s in report.analysis.strategies]
     strategies = ["full", "partial3", "partial3+amp+cache", "lora"]
@@ -686,7 +696,7 @@ def test_a_missing_baseline_is_named_per_backbone():
         for r in _two_backbones()
         if not (r["model"]["name"] == "tiny-wavlm" and r["strategy"] == "full")
     ]
-    report = build_report(results)
+    report = build_report(typed(results))
     assert any("No successful tiny-wavlm · full run" in w for w in report.header.warnings)
     lora = report.analysis.get("tiny-wavlm · lora")
     assert all(p.result is None and "tiny-wavlm · full" in p.note for p in lora.paired)

@@ -166,18 +166,18 @@ def test_strategy_runs_in_the_smoke_setup_and_trains_only_what_it_says(
         dataclasses.replace(tiny_config, strategy=spec.name), corpus=smoke_corpus
     )
 
-    assert result["status"] == "ok"
-    history = result["metrics"]["history"]
+    assert result.status == "ok"
+    history = result.metrics.history
     assert len(history) == tiny_config.train.max_epochs
-    assert all(math.isfinite(h["train_loss"]) for h in history)
-    cache = result["efficiency"]["cache"]
+    assert all(math.isfinite(h.train_loss) for h in history)
+    cache = result.efficiency.cache
     assert (cache is not None) == spec.modifiers.cache
     if cache:
-        assert cache["bytes"] > 0 and cache["where"] == "memory"
+        assert cache.bytes > 0 and cache.where == "memory"
 
     model = built["model"]
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert result["model"]["params_trainable"] == sum(
+    assert result.model.params_trainable == sum(
         p.numel() for n, p in model.named_parameters() if n in trainable
     )
     assert any(not n.startswith("head.") for n in trainable), "trains nothing but the head"

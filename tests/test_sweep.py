@@ -22,10 +22,10 @@ def test_a_failing_run_becomes_a_result_and_the_sweep_goes_on(tiny_config, tmp_p
     )
     good = dataclasses.replace(tiny, strategy="partial2")
     results = run_sweep([bad, good], tmp_path / "out", Console(quiet=True))
-    assert [r["status"] for r in results] == ["failed", "ok"]
-    assert "missing.csv" in results[0]["error"] and "does not exist" in results[0]["error"]
-    assert results[0]["efficiency"]["peak_rss_mib"] > 0
-    assert read_result(result_path(tmp_path / "out", "partial1", 0))["status"] == "failed"
+    assert [r.status for r in results] == ["failed", "ok"]
+    assert "missing.csv" in results[0].error and "does not exist" in results[0].error
+    assert results[0].efficiency.memory.peak_rss_mib > 0
+    assert read_result(result_path(tmp_path / "out", "partial1", 0)).status == "failed"
 
 
 def test_runs_of_several_backbones_keep_separate_results(tiny_config, tmp_path):
@@ -34,9 +34,9 @@ def test_runs_of_several_backbones_keep_separate_results(tiny_config, tmp_path):
     missing = str(tmp_path / "no-such-checkpoint")  # fails fast: no config to load
     runs = [dataclasses.replace(tiny, model=m) for m in ("tiny-w2v2", missing)]
     results = run_sweep(runs, tmp_path / "out", Console(quiet=True))
-    assert [r["status"] for r in results] == ["ok", "failed"]
-    assert read_result(result_path(tmp_path / "out", "partial2", 0, "tiny-w2v2"))["status"] == "ok"
-    assert read_result(result_path(tmp_path / "out", "partial2", 0, missing))["status"] == "failed"
+    assert [r.status for r in results] == ["ok", "failed"]
+    assert read_result(result_path(tmp_path / "out", "partial2", 0, "tiny-w2v2")).status == "ok"
+    assert read_result(result_path(tmp_path / "out", "partial2", 0, missing)).status == "failed"
     assert read_result(result_path(tmp_path / "out", "partial2", 0)) is None
 
 
@@ -46,8 +46,8 @@ def test_cuda_oom_is_reported_as_oom(tiny_config, monkeypatch):
 
     monkeypatch.setattr("bench.worker.run_one", boom)
     result = run_guarded(tiny_config)
-    assert result["status"] == "oom" and "Tried to allocate 2.00 GiB" in result["error"]
-    assert any("--batch-size" in n for n in result["notes"])
+    assert result.status == "oom" and "Tried to allocate 2.00 GiB" in result.error
+    assert any("--batch-size" in n for n in result.notes)
 
 
 def test_an_exception_keeps_its_traceback(tiny_config, monkeypatch):
@@ -56,8 +56,8 @@ def test_an_exception_keeps_its_traceback(tiny_config, monkeypatch):
 
     monkeypatch.setattr("bench.worker.run_one", broken)
     result = run_guarded(tiny_config)
-    assert result["status"] == "failed" and result["error"] == "ZeroDivisionError: division by zero"
-    assert "ZeroDivisionError" in result["traceback"]
+    assert result.status == "failed" and result.error == "ZeroDivisionError: division by zero"
+    assert "ZeroDivisionError" in result.traceback
 
 
 def test_interrupted_and_failed_runs_are_rerun_on_resume(tiny_config, tmp_path):
@@ -65,8 +65,8 @@ def test_interrupted_and_failed_runs_are_rerun_on_resume(tiny_config, tmp_path):
     path = result_path(tmp_path, "partial1", 0)
     write_result(path, interrupted_result(cfg))
     [result] = run_sweep([cfg], tmp_path, Console(quiet=True))
-    assert result["status"] == "ok"
-    assert read_result(path)["status"] == "ok"
+    assert result.status == "ok"
+    assert read_result(path).status == "ok"
 
 
 def test_ctrl_c_keeps_finished_results_and_marks_the_partial_run(tmp_path, synth_dir):
@@ -98,7 +98,7 @@ def test_ctrl_c_keeps_finished_results_and_marks_the_partial_run(tmp_path, synth
     assert proc.returncode == 130, err.decode()
     assert "interrupted" in err.decode()
     first = read_result(result_path(out, "partial1", 0))
-    assert first["status"] == "interrupted" and "rerun" in first["error"]
+    assert first.status == "interrupted" and "rerun" in first.error
     assert read_result(result_path(out, "partial2", 0)) is None  # never started
 
 
@@ -114,11 +114,11 @@ def test_a_run_that_exits_with_code_1_names_the_code_and_its_log(tiny_config, tm
 
     path = result_path(tmp_path, "partial2", 0)
     result = run_one_isolated(tiny_config, path, lambda e: None, target=_exit_one)
-    assert result["status"] == "failed" and result["exitcode"] == 1
-    assert "exit code 1" in result["error"] and "out-of-memory" not in result["error"]
-    assert str(tmp_path / "logs" / "partial2__seed0.log") in result["error"]
-    assert "ImportError: planted" in result["error"]
-    assert read_result(path)["error"] == result["error"]
+    assert result.status == "failed" and result.exitcode == 1
+    assert "exit code 1" in result.error and "out-of-memory" not in result.error
+    assert str(tmp_path / "logs" / "partial2__seed0.log") in result.error
+    assert "ImportError: planted" in result.error
+    assert read_result(path).error == result.error
 
 
 def test_a_diverged_run_is_written_marked_and_reported(tiny_config, tmp_path, monkeypatch):
@@ -137,11 +137,11 @@ def test_a_diverged_run_is_written_marked_and_reported(tiny_config, tmp_path, mo
 
     monkeypatch.setattr(bench.worker, "train", nan_ccc)
     result = run_guarded(tiny_config.with_train(max_epochs=1))
-    assert result["status"] == "diverged" and "non-finite test CCC" in result["error"]
+    assert result.status == "diverged" and "non-finite test CCC" in result.error
     path = result_path(tmp_path, "partial2", 0)
     write_result(path, result)
     stored = read_result(path)
-    assert stored["status"] == "diverged" and stored["metrics"]["ccc_mean"] is None
-    assert any("written as null" in n for n in stored["notes"])
+    assert stored.status == "diverged" and stored.metrics.ccc_mean is None
+    assert any("written as null" in n for n in stored.notes)
     md = render(tmp_path, [stored]).markdown.read_text()
     assert "partial2 seed 0 diverged" in md

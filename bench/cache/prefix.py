@@ -43,6 +43,7 @@ from bench.cache.store import (
 )
 from bench.errors import BenchError
 from bench.meter.host import available_memory_bytes
+from bench.result.sections import CacheReport
 
 STORE_PLACES = ("auto", "memory", "disk")
 # "auto" keeps a store in RAM when it takes at most this share of the memory available now.
@@ -72,26 +73,6 @@ class CachedBatch:
             self.audio_seconds,
             self.padded_seconds,
         )
-
-
-@dataclass(frozen=True)
-class CacheReport:
-    """How this run got its cache; sizes in bytes, times in seconds, rates in GB/s (1e9)."""
-
-    key: str
-    path: str
-    where: str  # memory | disk
-    reused: bool  # an earlier run built the store
-    rebuilt_because: str | None  # why an existing store was discarded, if one was
-    bytes: int
-    clips: int
-    key_s: float  # hashing weights and audio
-    build_s: float | None  # running the prefix and writing the store; None when reused
-    write_gbps: float | None
-    open_s: float  # reading or mapping the store and verifying every checksum
-    verify_gbps: float | None
-    lock_wait_s: float = 0.0  # waiting for another process that was building the same store
-    lock: str = "not needed"  # the build lock taken ("fcntl"), or why there was none
 
 
 class CacheView:

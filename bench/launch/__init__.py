@@ -16,6 +16,7 @@ from bench.config import RunConfig
 from bench.launch.monitor import Followed, follow, own_result
 from bench.launch.options import LaunchOptions, add_launch_arguments, launch_options
 from bench.launch.task import RunTask
+from bench.result import RunResult
 from bench.results import write_result
 from bench.sweep import (
     PlannedRun,
@@ -39,7 +40,7 @@ def launch_sweep(
     console: Console,
     options: LaunchOptions,
     force: bool = False,
-) -> list[dict] | None:
+) -> list[RunResult] | None:
     """Run the sweep with the chosen launcher; all results in config order, or None when
     `options.wait` is False (the tasks were submitted and run on without us)."""
     if options.launcher == "local":
@@ -79,7 +80,7 @@ def _run_on_gpus(
     out_dir: Path,
     console: Console,
     options: LaunchOptions,
-) -> dict[int, dict]:
+) -> dict[int, RunResult]:
     from bench.launch.gpus import DevicePool, choose_devices, local_starter, visible_devices
 
     devices = choose_devices(options.gpus, visible_devices())
@@ -114,7 +115,7 @@ def _run_on_slurm(
     out_dir: Path,
     console: Console,
     options: LaunchOptions,
-) -> dict[int, dict] | None:
+) -> dict[int, RunResult] | None:
     slurm = _slurm()
     opts = options.slurm
     tasks = [_task(run, "slurm", opts.time_min) for run in runs]

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from bench.launch.slurm import ACTIVE_STATES
 from bench.launch.task import lost_task_result
+from bench.result import RunResult
 from bench.results import read_result, write_result
 from bench.sweep import PlannedRun, outcome_line, sweep_progress
 
@@ -45,13 +46,13 @@ class Followed:
     handle: TaskHandle
 
 
-def own_result(item: Followed) -> dict | None:
+def own_result(item: Followed) -> RunResult | None:
     """The result at the item's path when this submission's task wrote it (not an older one)."""
     job_id = item.handle.job_id
     result = read_result(item.run.path)
     if result is None or job_id is None:
         return None
-    return result if (result.get("launch") or {}).get("job_id") == job_id else None
+    return result if (result.launch or {}).get("job_id") == job_id else None
 
 
 def follow(
@@ -62,11 +63,11 @@ def follow(
     interval_s: float = 2.0,
     grace_s: float | None = None,
     summary_every_s: float = 60.0,
-) -> dict[int, dict]:
+) -> dict[int, RunResult]:
     """Results of `items` by index, once every task has ended. `poll` runs before each look
     (it refreshes states, or starts queued runs on free devices)."""
     grace_s = GRACE_S if grace_s is None else grace_s
-    results: dict[int, dict] = {}
+    results: dict[int, RunResult] = {}
     ended_at: dict[int, float] = {}
     live = console.is_terminal and not console.quiet
     last_summary = time.monotonic()
@@ -94,7 +95,7 @@ def follow(
                     states[state] += 1
                     continue
                 results[item.index] = result
-                launch = result.get("launch") or {}
+                launch = result.launch or {}
                 where = f" [dim]({launcher} job {launch.get('job_id')}"
                 where += f" on {launch['host']})[/dim]" if launch.get("host") else ")[/dim]"
                 console.print(

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from bench.config import RunConfig
 from bench.launch.options import slurm_duration_s
+from bench.result import RunResult
 from bench.results import write_result
 
 # Slurm checks time limits and sends --signal on a coarse tick: "the signal may be sent up to 60
@@ -133,14 +134,15 @@ class RunTask:
                 result = run_one_isolated(cfg, path, _print_validation(label))
                 armed.clear()  # a signal from here on cannot stop a run that has ended
             except RunStopped as stop:
-                result = interrupted_result(cfg)
-                result.update(status=stop.status, error=f"{stop.message}; log: {launch['log']}")
-        result["launch"] = launch
-        if result["status"] != "ok" and launch["log"] not in (result.get("error") or ""):
-            result["error"] = f"{result.get('error')}; log: {launch['log']}"
+                result = interrupted_result(cfg).replace(
+                    status=stop.status, error=f"{stop.message}; log: {launch['log']}"
+                )
+        result = result.replace(launch=launch)
+        if not result.ok and launch["log"] not in (result.error or ""):
+            result = result.replace(error=f"{result.error}; log: {launch['log']}")
         write_result(path, result)
-        print(f"serbench: {label} {result['status']}", flush=True)
-        return str(result["status"])
+        print(f"serbench: {label} {result.status}", flush=True)
+        return result.status
 
 
 def _print_validation(label: str) -> Callable[[dict], None]:
@@ -179,22 +181,20 @@ def _stop_signals(classify: Callable[[int], tuple[str, str]]) -> Iterator[set[st
             signal.signal(sig, h)
 
 
-def lost_task_result(cfg: RunConfig, launch: dict, state: str) -> dict:
+def lost_task_result(cfg: RunConfig, launch: dict, state: str) -> RunResult:
     """The result of a job that ended (scheduler state `state`) without writing one: killed
     outright, out of host memory, its node lost. Names the state, the job's log and its end."""
     from bench.sweep import interrupted_result, log_tail
 
     status = {"TIMEOUT": "timeout", "PREEMPTED": "preempted"}.get(state, "failed")
-    result = interrupted_result(cfg)
     log = launch.get("log")
     tail = log_tail(Path(log)) if log else ""
-    result.update(
+    return interrupted_result(cfg).replace(
         status=status,
         error=(
             f"{launch['launcher']} job {launch['job_id']} ended without writing a result "
             f"({state}): killed outright, e.g. by the out-of-memory killer, a hard time limit "
             f"or a lost node; log: {log}" + (f"; it ends with: {tail}" if tail else "")
         ),
+        launch=launch,
     )
-    result["launch"] = launch
-    return result

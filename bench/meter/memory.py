@@ -13,7 +13,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -23,22 +22,7 @@ import torch
 from bench.errors import BenchError
 from bench.meter.host import peak_rss_mib
 from bench.meter.nvml import MIB, device_processes, handle_for, sample_loop
-
-
-@dataclass(frozen=True)
-class MemoryReport:
-    unit: str = "MiB"
-    peak_vram_nvml_mib: float | None = None  # NVML: this process tree's used memory (driver view)
-    nvml_source: str | None = None  # "process" or "device-delta" (fallback when PIDs are hidden)
-    mean_vram_nvml_mib: float | None = None  # over NVML samples of this process tree
-    p99_vram_nvml_mib: float | None = None
-    peak_device_used_mib: float | None = None  # NVML: whole device, during the run
-    device_baseline_mib: float | None = None  # NVML: whole device, just before the run
-    gpu_util_mean_pct: float | None = None
-    energy_j: float | None = None  # NVML total-energy counter difference over the tracked region
-    nvml_samples: int | None = None
-    peak_rss_mib: float | None = None
-    notes: tuple[str, ...] = field(default=())
+from bench.result.sections import EnergyReport, MemoryReport
 
 
 def _import_nvml() -> ModuleType | None:
@@ -210,9 +194,18 @@ class MemoryTracker:
             p99_vram_nvml_mib=s.get("p99_process_mib"),
             peak_device_used_mib=dev,
             device_baseline_mib=self._baseline,
-            gpu_util_mean_pct=s.get("util_mean_pct"),
-            energy_j=self._energy_j,
             nvml_samples=s.get("samples"),
             peak_rss_mib=peak_rss_mib(),
             notes=tuple(notes),
+        )
+
+    def energy(self, epochs: int, samples: int) -> EnergyReport:
+        """NVML's energy counter over the tracked region, per epoch and per training sample
+        (None where the counter could not be read), and the mean GPU utilisation."""
+        e = self._energy_j
+        return EnergyReport(
+            energy_j=e,
+            energy_j_per_epoch=None if e is None or not epochs else e / epochs,
+            energy_j_per_sample=None if e is None or not samples else e / samples,
+            gpu_util_mean_pct=(self._sampled or {}).get("util_mean_pct"),
         )

@@ -1,56 +1,29 @@
-"""Turn the trackers' reports into the `efficiency` and `compute` sections of a result."""
+"""The run-level sections of a result that no single tracker owns: wall-clock times and compute."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
-from bench.meter.memory import MemoryReport
-from bench.meter.timing import ThroughputReport
-
-# Result keys that differ from the trackers' field names (results of earlier versions use them).
-RESULT_KEYS = {
-    "alloc_peak_mib": "peak_vram_alloc_mib",
-    "reserved_peak_mib": "peak_vram_reserved_mib",
-}
-_NOT_FIGURES = {"note", "notes", "unit"}
+from bench.result.sections import Compute, RunTimes
 
 
-def efficiency_section(
-    thr: ThroughputReport,
-    mem: MemoryReport,
+def run_times(
     *,
     epoch_times: list[float],
     cache_build_s: float | None,
-    cache_mib: float | None,
     train_wall_s: float,
     time_to_best_s: float | None,
-    samples_trained: int,
+    setup_s: float,
     cpu_time_s: float,
-) -> dict:
-    """Plain dict of every efficiency figure, units in the key names; None where not measured.
-
-    Every field of the trackers' reports is a figure here under its own name: a figure added to
-    a tracker reaches the result, results.csv and the report's frame with no further edit."""
-    figures = {
-        RESULT_KEYS.get(k, k): v
-        for k, v in (asdict(thr) | asdict(mem)).items()
-        if k not in _NOT_FIGURES
-    }
+) -> RunTimes:
     epochs = len(epoch_times)
-    energy = mem.energy_j
-    return figures | {
-        "epoch_time_s": sum(epoch_times) / epochs if epochs else None,
-        "epochs": epochs,
-        "cache_build_s": cache_build_s,
-        "cache_mib": cache_mib,
-        "time_to_best_val_s": time_to_best_s,
-        "train_wall_s": train_wall_s,  # cache build, training epochs and validation
-        "energy_j_per_epoch": None if energy is None or not epochs else energy / epochs,
-        "energy_j_per_sample": None
-        if energy is None or not samples_trained
-        else energy / samples_trained,
-        "cpu_time_s": cpu_time_s,
-    }
+    return RunTimes(
+        epochs=epochs,
+        epoch_time_s=sum(epoch_times) / epochs if epochs else None,
+        cache_build_s=cache_build_s,
+        train_wall_s=train_wall_s,  # cache build, training epochs and validation
+        time_to_best_val_s=time_to_best_s,
+        setup_s=setup_s,
+        cpu_time_s=cpu_time_s,
+    )
 
 
 def compute_section(
@@ -59,21 +32,21 @@ def compute_section(
     samples_per_s: float | None,
     peak: float | None,
     peak_source: str,
-) -> dict:
+) -> Compute:
     """Model FLOPs, achieved TFLOP/s and MFU (None with the reason where a figure is missing)."""
     achieved = (
         None
         if flops_per_sample is None or samples_per_s is None
         else flops_per_sample * samples_per_s / 1e12
     )
-    return {
-        "train_flops_per_sample": flops_per_sample,
-        "train_flops_per_audio_s": None
+    return Compute(
+        train_flops_per_sample=flops_per_sample,
+        train_flops_per_audio_s=None
         if not flops_per_sample or not audio_s_per_sample
         else flops_per_sample / audio_s_per_sample,
-        "achieved_tflops": achieved,
-        "peak_tflops": peak,
-        "peak_source": peak_source,
-        "mfu": None if achieved is None or not peak else achieved / peak,
-        "method": "analytic (bench/flops.py) at the mean padded clip length of timed steps",
-    }
+        achieved_tflops=achieved,
+        peak_tflops=peak,
+        peak_source=peak_source,
+        mfu=None if achieved is None or not peak else achieved / peak,
+        method="analytic (bench/flops.py) at the mean padded clip length of timed steps",
+    )

@@ -17,43 +17,10 @@ from dataclasses import dataclass
 
 import torch
 
+from bench.result.sections import AllocatorReport, ThroughputReport
+
 MIB = 2**20
 STALL_FACTOR = 3.0
-
-
-@dataclass(frozen=True)
-class ThroughputReport:
-    train_samples_per_s: float | None
-    train_audio_s_per_s: float | None
-    train_padded_audio_s_per_s: float | None  # includes the padding the model also computes on
-    steps_timed: int
-    warmup_steps: int  # steps actually excluded
-    step_time_p50_s: float | None
-    step_time_p90_s: float | None
-    step_time_p99_s: float | None
-    step_time_cv: float | None  # standard deviation / mean of steady-state step times
-    alloc_peak_train_mib: float | None  # max over steady-state steps of torch's per-step peak
-    alloc_mean_train_mib: float | None
-    alloc_p99_train_mib: float | None
-    alloc_peak_warmup_mib: float | None
-    alloc_peak_eval_mib: float | None
-    samples_timed: int
-    padded_audio_s_per_sample: float | None
-    note: str | None
-    # A step whose input shape the run had not trained on before pays for new kernel plans
-    # (cuDNN under fp16/bf16: 5-10 steady steps on an H100); those are kept out of steady state.
-    shape_warmup_steps: int = 0
-    shape_warmup_s: float = 0.0
-    distinct_input_shapes: int = 0
-    # Steady-state steps slower than STALL_FACTOR x the median: a loader, disk or host hiccup.
-    stall_steps: int = 0
-    stall_s: float = 0.0  # their summed duration
-    stall_share: float | None = None  # stall_s over the steady-state time
-    # The timer is the one reader and resetter of torch's allocator peaks (per step, per phase):
-    # these are the whole run's, cache build included; None without CUDA.
-    alloc_peak_cache_mib: float | None = None
-    alloc_peak_mib: float | None = None
-    reserved_peak_mib: float | None = None
 
 
 def synchronize(device: torch.device) -> None:
@@ -210,31 +177,9 @@ class StepTimer:
         total = sum(self.durations)
         d = self.durations
         excluded = self._seen - len(d)
-        a = self.alloc_peaks
-        mem = dict(
-            alloc_peak_train_mib=max(a) if a else None,
-            alloc_mean_train_mib=statistics.fmean(a) if a else None,
-            alloc_p99_train_mib=quantile(a, 0.99) if a else None,
-            alloc_peak_warmup_mib=self.warmup_alloc_peak,
-            alloc_peak_eval_mib=self.phase_alloc_peaks.get("eval"),
-            alloc_peak_cache_mib=self.phase_alloc_peaks.get("cache"),
-            alloc_peak_mib=self.alloc_peak,
-            reserved_peak_mib=self.reserved_peak,
-        )
         if not d or total <= 0:
             return ThroughputReport(
-                None,
-                None,
-                None,
-                0,
-                excluded,
-                None,
-                None,
-                None,
-                None,
-                **mem,
-                samples_timed=0,
-                padded_audio_s_per_sample=None,
+                warmup_steps=excluded,
                 **self._shape_figures(),
                 note=f"no steady steps after warm-up ({self.warmup_steps} steps / {self.warmup_s} s) "
                 f"and the first visit of each input shape ({len(self.shapes)} shapes); train "
@@ -253,14 +198,28 @@ class StepTimer:
             step_time_p90_s=quantile(d, 0.9),
             step_time_p99_s=quantile(d, 0.99),
             step_time_cv=statistics.pstdev(d) / mean if len(d) > 1 else 0.0,
-            **mem,
             samples_timed=self.samples,
             padded_audio_s_per_sample=self.padded_s / self.samples,
-            note=None,
             **self._shape_figures(),
             stall_steps=len(stalls),
             stall_s=sum(stalls),
             stall_share=sum(stalls) / total,
+        )
+
+    def allocator(self) -> AllocatorReport:
+        """torch's allocator peaks: per steady step, warm-up, evaluation, cache build, whole run
+        (None without CUDA)."""
+        self._flush()
+        a = self.alloc_peaks
+        return AllocatorReport(
+            peak_vram_alloc_mib=self.alloc_peak,
+            peak_vram_reserved_mib=self.reserved_peak,
+            alloc_peak_train_mib=max(a) if a else None,
+            alloc_mean_train_mib=statistics.fmean(a) if a else None,
+            alloc_p99_train_mib=quantile(a, 0.99) if a else None,
+            alloc_peak_warmup_mib=self.warmup_alloc_peak,
+            alloc_peak_eval_mib=self.phase_alloc_peaks.get("eval"),
+            alloc_peak_cache_mib=self.phase_alloc_peaks.get("cache"),
         )
 
     def _shape_figures(self) -> dict:

@@ -146,11 +146,11 @@ def earlier_ccc(out: Path, corpus_name: str) -> dict[str, float]:
     """Mean test CCC per strategy of earlier ok results of the same corpus in `out`."""
     by: dict[str, list[float]] = {}
     for r in load_results(out) if out.exists() else []:
-        if r.get("status") != "ok" or (r.get("data") or {}).get("name") != corpus_name:
+        if not r.ok or r.data is None or r.data.name != corpus_name:
             continue
-        ccc = (r.get("metrics") or {}).get("ccc_mean")
+        ccc = r.metrics.ccc_mean if r.metrics else None
         if ccc is not None:
-            by.setdefault(r["strategy"], []).append(ccc)
+            by.setdefault(r.strategy, []).append(ccc)
     return {k: sum(v) / len(v) for k, v in by.items()}
 
 

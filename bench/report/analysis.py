@@ -1,6 +1,6 @@
 """Per-strategy statistics over replicates (seeds, and folds where the corpus is
 cross-validated): summaries of every figure, paired bootstrap against the baseline,
-degenerate-run flags. Input: the result dicts; output: plain dataclasses."""
+degenerate-run flags. Input: `RunResult`s; output: plain dataclasses."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bench.report.figures import Metric, table_metrics
+from bench.report.figures import Metric, figure_catalogue, table_metrics
 from bench.report.frame import (
     BASELINE,
     Replicate,
@@ -20,10 +20,8 @@ from bench.report.frame import (
     strategy_order,
 )
 from bench.report.rows import baseline_of, group_of, is_baseline
+from bench.result import RunResult
 from bench.stats import PairedBootstrap, Summary, degenerate_reasons, paired_bootstrap, summarize
-
-# Summarised like the table's columns but not shown there (plots and recommendation use them).
-_EXTRA_FIGURES = ("val_ccc_best", "train_audio_s_per_s", "best_epoch", "trainable_share")
 
 
 @dataclass(frozen=True)
@@ -104,24 +102,20 @@ class Analysis:
         return tuple(s for s in self.strategies if s.ok)
 
 
-def _predictions(r: dict) -> tuple[np.ndarray, np.ndarray] | None:
-    p = r.get("predictions") or {}
-    if not p.get("pred") or not p.get("target"):
+def _predictions(r: RunResult) -> tuple[np.ndarray, np.ndarray] | None:
+    p = r.predictions
+    if p is None or not len(p.pred) or not len(p.target):
         return None
-    return np.asarray(p["pred"], dtype=np.float64), np.asarray(p["target"], dtype=np.float64)
+    return np.asarray(p.pred, dtype=np.float64), np.asarray(p.target, dtype=np.float64)
 
 
-def _stored_flags(r: dict) -> list[str]:
-    """Flags the run recorded itself (the worker may add them), so the report shows them too."""
-    flag = (r.get("metrics") or {}).get("degenerate")
-    if not flag:
-        return []
-    return [str(f) for f in flag] if isinstance(flag, list) else [str(flag)]
+def _ccc_mean(r: RunResult) -> float | None:
+    return r.metrics.ccc_mean if r.metrics else None
 
 
-def _pair(run: dict, base: dict | None, rep: Replicate, n_resamples: int) -> Paired:
+def _pair(run: RunResult, base: RunResult | None, rep: Replicate, n_resamples: int) -> Paired:
     if base is None:
-        baseline = baseline_of(str(run["strategy"]))
+        baseline = baseline_of(run.strategy)
         return Paired(rep, None, f"no successful {baseline} run at {rep}")
     a, b = _predictions(run), _predictions(base)
     if a is None or b is None:
@@ -136,35 +130,37 @@ def _pair(run: dict, base: dict | None, rep: Replicate, n_resamples: int) -> Pai
         return Paired(rep, None, str(exc))
 
 
-def analyse(results: Sequence[dict], far_below: float = 0.2, n_resamples: int = 2000) -> Analysis:
+def analyse(
+    results: Sequence[RunResult], far_below: float = 0.2, n_resamples: int = 2000
+) -> Analysis:
     """Everything the report says about each strategy, computed from stored results only."""
     dims = dimensions_of(results)
     metrics = table_metrics(dims)
     runs = runs_frame(results)
-    ok_runs = [r for r in results if r.get("status") == "ok"]
-    by_key = {(str(r["strategy"]), replicate_of(r)): r for r in results}
+    ok_runs = [r for r in results if r.ok]
+    by_key = {(r.strategy, replicate_of(r)): r for r in results}
 
     flags: dict[tuple[str, Replicate], list[str]] = {}
     for r in ok_runs:
-        s, rep = str(r["strategy"]), replicate_of(r)
+        s, rep = r.strategy, replicate_of(r)
         others = [
-            (o.get("metrics") or {}).get("ccc_mean")
+            _ccc_mean(o)
             for o in ok_runs
             if replicate_of(o) == rep
-            and str(o["strategy"]) != s
-            and group_of(str(o["strategy"])) == group_of(s)  # the same backbone
+            and o.strategy != s
+            and group_of(o.strategy) == group_of(s)  # the same backbone
         ]
         pred = _predictions(r)
         reasons = degenerate_reasons(
             None if pred is None else pred[0],
             dims,
-            (r.get("metrics") or {}).get("ccc_mean"),
+            _ccc_mean(r),
             [o for o in others if o is not None],
             far_below=far_below,
         )
         # Stored flags only where the predictions are not stored to recompute them from (the
         # same function made both, so with predictions they would repeat `reasons`).
-        stored = _stored_flags(r) if pred is None else []
+        stored = list(r.metrics.degenerate) if pred is None and r.metrics else []
         flags[(s, rep)] = list(dict.fromkeys(stored + reasons))
     runs["degenerate"] = [
         "; ".join(flags.get((s, rep), []))
@@ -175,8 +171,7 @@ def analyse(results: Sequence[dict], far_below: float = 0.2, n_resamples: int = 
     for name in strategy_order(results):
         mine = runs[runs.strategy == name]
         ok = mine[mine.status == "ok"].sort_values(["seed", "fold"], na_position="first")
-        keys = [m.key for m in metrics] + list(_EXTRA_FIGURES)
-        figures = {k: summarize(ok[k]) for k in keys if k in ok}
+        figures = {m.key: summarize(ok[m.key]) for m in figure_catalogue(dims) if m.key in ok}
         failures = tuple(
             Failure(r.replicate, str(r.status), str(r.error or "no error recorded"))
             for r in mine[mine.status != "ok"].itertuples()
@@ -187,9 +182,7 @@ def analyse(results: Sequence[dict], far_below: float = 0.2, n_resamples: int = 
             paired = tuple(
                 _pair(
                     by_key[(name, rep)],
-                    by_key.get((base, rep))
-                    if by_key.get((base, rep), {}).get("status") == "ok"
-                    else None,
+                    _ok_or_none(by_key.get((base, rep))),
                     rep,
                     n_resamples,
                 )
@@ -220,7 +213,11 @@ class TimeToTarget:
     seeds: int  # seeds that finished
 
 
-def time_to_target(results: Sequence[dict], target: float | None) -> dict[str, TimeToTarget]:
+def _ok_or_none(r: RunResult | None) -> RunResult | None:
+    return r if r is not None and r.ok else None
+
+
+def time_to_target(results: Sequence[RunResult], target: float | None) -> dict[str, TimeToTarget]:
     """Per strategy, wall-clock seconds (since the run started, cache build included) until the
     validation CCC first reached `target`, as a median over the seeds that reached it."""
     if target is None:
@@ -228,13 +225,13 @@ def time_to_target(results: Sequence[dict], target: float | None) -> dict[str, T
     times: dict[str, list[float]] = {}
     seeds: dict[str, int] = {}
     for r in results:
-        if r.get("status") != "ok":
+        if not r.ok:
             continue
-        name = str(r["strategy"])
+        name = r.strategy
         times.setdefault(name, [])
         seeds[name] = seeds.get(name, 0) + 1
-        for h in (r.get("metrics") or {}).get("history") or []:
-            v, t = h.get("val_ccc_mean"), h.get("elapsed_s")
+        for h in r.metrics.history if r.metrics else ():
+            v, t = h.val_ccc_mean, h.elapsed_s
             if v is not None and t is not None and v >= target:
                 times[name].append(float(t))
                 break

@@ -5,15 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
 from bench.report.analysis import Analysis
 from bench.report.figures import format_count
 from bench.report.frame import device_model, replicate_of
-from bench.report.rows import BASELINE, SEP, baseline_of, is_baseline, models_of
+from bench.report.rows import BASELINE, SEP, baseline_of, is_baseline, model_of, models_of
+from bench.result import DataInfo, RunResult
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,7 @@ class Header:
     profile: str
 
 
-def shared_config_hash(config: dict) -> str:
+def shared_config_hash(config: Mapping[str, Any]) -> str:
     """Hash of a run's configuration without its strategy, seed and backbone: equal for every
     run of one sweep (`--model a,b` included: the header lists the backbones), so it identifies
     the sweep (a result's `run_id` identifies one run)."""
@@ -36,19 +38,19 @@ def _distinct(values: Sequence[object]) -> list[str]:
     return list(dict.fromkeys(str(v) for v in values if v not in (None, "")))
 
 
-def _corpus(data: dict) -> str:
-    n = data.get("n_utterances") or {}
-    total = sum(int(v) for v in n.values()) if isinstance(n, dict) else n
-    splits = " / ".join(f"{k} {v}" for k, v in n.items()) if isinstance(n, dict) else ""
-    parts = [f"{data.get('name')}: {total} utterances ({splits})" if splits else str(total)]
-    if data.get("hours") is not None:
-        parts.append(f"{data['hours']} h")
-    if data.get("dimensions"):
-        parts.append(f"labels {', '.join(map(str, data['dimensions']))} in {data.get('scale')}")
+def _corpus(data: DataInfo) -> str:
+    n = data.n_utterances
+    total = sum(int(v) for v in n.values())
+    splits = " / ".join(f"{k} {v}" for k, v in n.items())
+    parts = [f"{data.name}: {total} utterances ({splits})" if splits else str(total)]
+    if data.hours is not None:
+        parts.append(f"{data.hours} h")
+    if data.dimensions:
+        parts.append(f"labels {', '.join(map(str, data.dimensions))} in {data.scale}")
     return ", ".join(parts)
 
 
-def _device(dev: dict) -> str:
+def _device(dev: Mapping[str, Any]) -> str:
     if dev.get("type") == "cuda":
         mem = f", {int(dev['memory_mib']) / 1024:.0f} GiB" if dev.get("memory_mib") else ""
         cuda = f", CUDA {dev['cuda']}" if dev.get("cuda") else ""
@@ -57,18 +59,24 @@ def _device(dev: dict) -> str:
     return f"{dev.get('type')}: {dev.get('name')}{threads}"
 
 
-def _software(env: dict) -> str:
+def _software(env: Mapping[str, Any]) -> str:
     keys = ("python", "torch", "transformers", "peft", "serbench")
     parts = [f"{k} {env[k]}" for k in keys if env.get(k)]
     parts.append(f"commit {env.get('git_commit') or 'unknown'}")
     return ", ".join(parts)
 
 
-def _backbone(name: str, runs: Sequence[dict]) -> str:
+def _weights(runs: Sequence[RunResult]) -> list[str]:
+    return _distinct([r.model.weights for r in runs if r.ok and r.model]) or ["unknown"]
+
+
+def _backbone(name: str, runs: Sequence[RunResult]) -> str:
     """One backbone as "name: weights, family, size", from its runs (the successful ones first)."""
-    ok = [r for r in runs if r.get("status") == "ok"]
-    weights = _distinct([(r.get("model") or {}).get("weights") for r in ok]) or ["unknown"]
-    arch = next(((r.get("model") or {}).get("architecture") for r in ok + list(runs)), None) or {}
+    ok = [r for r in runs if r.ok]
+    weights = _weights(runs)
+    arch = next(
+        (r.model.architecture for r in ok + list(runs) if r.model and r.model.architecture), {}
+    )
     parts = [f"{name}: {' / '.join(weights)} weights"]
     if arch.get("family"):  # results from before several families were supported lack it
         parts.append(arch["family"] + (" (pre-LN)" if arch.get("pre_layer_norm") else ""))
@@ -83,7 +91,7 @@ def _backbone(name: str, runs: Sequence[dict]) -> str:
 STALL_FLAG_SHARE = 0.05
 
 
-def _mixed_models(results: Sequence[dict], analysis: Analysis) -> str | None:
+def _mixed_models(results: Sequence[RunResult], analysis: Analysis) -> str | None:
     """The fairness warning when the runs ran on more than one device model (a sweep spread
     over a mixed cluster), or None. Speed-ups then pair runs on the same model only."""
     models = Counter(m for m in map(device_model, results) if m)
@@ -102,23 +110,20 @@ def _mixed_models(results: Sequence[dict], analysis: Analysis) -> str | None:
     )
 
 
-def build_header(results: Sequence[dict], analysis: Analysis) -> Header:
-    ok = [r for r in results if r.get("status") == "ok"]
+def build_header(results: Sequence[RunResult], analysis: Analysis) -> Header:
+    ok = [r for r in results if r.ok]
     r0 = ok[0] if ok else results[0]
-    data = r0.get("data") or {}
-    weights = _distinct([(r.get("model") or {}).get("weights") for r in ok]) or ["unknown"]
+    data = r0.data
+    weights = _weights(results)
     models = models_of(results)
-    backbones = [
-        _backbone(m, [r for r in results if (r.get("model") or {}).get("name") == m])
-        for m in models
-    ]
-    hashes = _distinct([shared_config_hash(r["config"]) for r in results if r.get("config")])
-    devices = _distinct([_device(r["device"]) for r in results if r.get("device")])
-    software = _distinct([_software(r["environment"]) for r in results if r.get("environment")])
-    dates = sorted(_distinct([r.get("finished_at") or r.get("started_at") for r in results]))
-    n_failed = sum(1 for r in results if r.get("status") != "ok")
+    backbones = [_backbone(m, [r for r in results if model_of(r) == m]) for m in models]
+    hashes = _distinct([shared_config_hash(r.config) for r in results if r.config])
+    devices = _distinct([_device(r.device) for r in results if r.device])
+    software = _distinct([_software(r.environment) for r in results if r.environment])
+    dates = sorted(_distinct([r.finished_at or r.started_at for r in results]))
+    n_failed = sum(1 for r in results if not r.ok)
     facts = [
-        ("Profile", str(r0.get("profile"))),
+        ("Profile", str(r0.profile)),
         ("Model" if len(models) == 1 else f"Models ({len(models)})", "; ".join(backbones)),
         ("Corpus", _corpus(data) if data else "unknown (no successful run recorded it)"),
         ("Device", "; ".join(devices) or "unknown"),
@@ -150,7 +155,7 @@ def build_header(results: Sequence[dict], analysis: Analysis) -> Header:
             "Backbone weights are RANDOM-INIT, not pretrained: CCC values show that the pipeline "
             "works, not what a pretrained model reaches."
         )
-    if any((r.get("device") or {}).get("type") not in (None, "cuda") for r in results):
+    if any((r.device or {}).get("type") not in (None, "cuda") for r in results):
         warnings.append(
             "Ran on a CPU, not a GPU: GPU memory and energy are not measured, and speed-ups are "
             "CPU speed-ups."
@@ -165,18 +170,18 @@ def build_header(results: Sequence[dict], analysis: Analysis) -> Header:
             f"Runs were made with {len(hashes)} different configurations (hashes "
             f"{', '.join(hashes)}): compare with care."
         )
-    skipped = max(int((r.get("data") or {}).get("skipped_rows") or 0) for r in results)
+    skipped = max(int(r.data.skipped_rows or 0) if r.data else 0 for r in results)
     if skipped:
         warnings.append(
             f"{skipped} manifest rows were skipped as bad input (reasons in the results' "
             "data.skipped_reasons)."
         )
     for r in ok:
-        eff = r.get("efficiency") or {}
-        share = eff.get("stall_share")
-        if share is not None and share > STALL_FLAG_SHARE:
+        thr = r.efficiency.throughput if r.efficiency else None
+        share = thr.stall_share if thr else None
+        if thr is not None and share is not None and share > STALL_FLAG_SHARE:
             warnings.append(
-                f"Run {r['strategy']} {replicate_of(r)}: {eff.get('stall_steps')} stalled steps "
+                f"Run {r.strategy} {replicate_of(r)}: {thr.stall_steps} stalled steps "
                 f"(slower than 3x the median step) took {share:.0%} of its timed training: its "
                 "throughput measures the harness or the machine as much as the strategy."
             )
@@ -200,5 +205,5 @@ def build_header(results: Sequence[dict], analysis: Analysis) -> Header:
         warnings.append(
             "Strategies have different numbers of successful runs: their means are not paired."
         )
-    notes = _distinct([n for r in results for n in r.get("notes") or []])
-    return Header(tuple(facts), tuple(warnings), tuple(notes), str(r0.get("profile")))
+    notes = _distinct([n for r in results for n in r.notes])
+    return Header(tuple(facts), tuple(warnings), tuple(notes), str(r0.profile))

@@ -17,6 +17,7 @@ from bench.report.header import Header, build_header
 from bench.report.recommend import DEFAULT_TOLERANCE, Recommendation, recommend, sentences
 from bench.report.rows import label_by_model
 from bench.report.table import Table, build_table
+from bench.result import RunResult
 
 DEFAULT_FAR_BELOW = 0.2  # a run this far under the others' median CCC (same seed) is degenerate
 
@@ -34,9 +35,9 @@ class Report:
 
 
 def build_report(
-    results: Sequence[dict],
+    results: Sequence[RunResult],
     tolerance: float = DEFAULT_TOLERANCE,
-    earlier: Sequence[dict] | None = None,
+    earlier: Sequence[RunResult] | None = None,
     earlier_dir: str | None = None,
     ccc_drop: float = DEFAULT_CCC_DROP,
     slowdown: float = DEFAULT_SLOWDOWN,

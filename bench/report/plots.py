@@ -26,6 +26,7 @@ from bench.report.figures import (
     Metric,
 )
 from bench.report.pareto import pareto_front
+from bench.result import RunResult
 
 _RC = {
     "svg.fonttype": "none",  # real text in the SVG: smaller, selectable, findable by tests
@@ -253,7 +254,7 @@ def bar_plot(
 
 def val_curve_plot(
     analysis: Analysis,
-    results: Sequence[dict],
+    results: Sequence[RunResult],
     target: float | None,
     time_to_target: dict[str, TimeToTarget],
     out_dir: Path,
@@ -268,15 +269,15 @@ def val_curve_plot(
         fig, ax = _figure(6.4, 4.6)
         labelled: set[str] = set()
         for r in results:
-            hist = (r.get("metrics") or {}).get("history") or []
+            hist = r.metrics.history if r.metrics else ()
             pts = [
-                (h.get("elapsed_s"), h.get("val_ccc_mean"))
+                (h.elapsed_s, h.val_ccc_mean)
                 for h in hist
-                if h.get("elapsed_s") is not None and h.get("val_ccc_mean") is not None
+                if h.elapsed_s is not None and h.val_ccc_mean is not None
             ]
-            if r.get("status") != "ok" or not pts:
+            if not r.ok or not pts:
                 continue
-            name = str(r["strategy"])
+            name = r.strategy
             ax.plot(
                 [p[0] for p in pts],
                 [p[1] for p in pts],
@@ -312,7 +313,7 @@ def val_curve_plot(
 
 def all_plots(
     analysis: Analysis,
-    results: Sequence[dict],
+    results: Sequence[RunResult],
     out_dir: Path,
     target: float | None,
     time_to_target: dict[str, TimeToTarget],

@@ -16,6 +16,7 @@ from bench.report.model import Report, build_report
 from bench.report.plots import Plot, all_plots
 from bench.report.recommend import DEFAULT_TOLERANCE
 from bench.report.rows import label_by_model
+from bench.result import RunResult
 from bench.results import load_results
 
 
@@ -28,7 +29,7 @@ class Rendered:
     report: Report
 
 
-def _load(folder: str | Path, what: str) -> list[dict]:
+def _load(folder: str | Path, what: str) -> list[RunResult]:
     results = load_results(folder)
     if not results:
         raise BenchError(
@@ -45,7 +46,7 @@ def _check_threshold(name: str, value: float) -> None:
 
 def render(
     out_dir: str | Path,
-    results: Sequence[dict] | None = None,
+    results: Sequence[RunResult] | None = None,
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     compare_dir: str | Path | None = None,

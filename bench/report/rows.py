@@ -11,25 +11,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bench.result import RunResult
+
 BASELINE = "full"  # speed-ups and paired comparisons are against full finetuning in fp32
 SEP = " · "
 
 
-def models_of(results: Sequence[dict]) -> list[str]:
+def model_of(result: RunResult) -> str:
+    return str(result.model.name if result.model else None)
+
+
+def models_of(results: Sequence[RunResult]) -> list[str]:
     """The backbones the runs used, in first-seen order."""
-    return list(dict.fromkeys(str((r.get("model") or {}).get("name")) for r in results))
+    return list(dict.fromkeys(model_of(r) for r in results))
 
 
-def label_by_model(results: Sequence[dict]) -> list[dict]:
+def label_by_model(results: Sequence[RunResult]) -> list[RunResult]:
     """The results, with `strategy` of each (shallow copy) set to "model · strategy" when they
     come from more than one backbone; unchanged otherwise. Labelling twice changes nothing."""
     if len(models_of(results)) < 2:
         return list(results)
     out = []
     for r in results:
-        prefix = f"{(r.get('model') or {}).get('name')}{SEP}"
-        name = str(r["strategy"])
-        out.append(r if name.startswith(prefix) else {**r, "strategy": prefix + name})
+        prefix = f"{model_of(r)}{SEP}"
+        out.append(r if r.strategy.startswith(prefix) else r.replace(strategy=prefix + r.strategy))
     return out
 
 

@@ -27,15 +27,15 @@ def test_nvml_sees_this_process_allocate_a_gibibyte():
 
         time.sleep(0.2)  # several sampling periods
         del x
-    report = tracker.report()
+    report, energy = tracker.report(), tracker.energy(epochs=1, samples=1)
     print(
         f"\nNVML peak {report.peak_vram_nvml_mib} MiB ({report.nvml_source}); util "
-        f"{report.gpu_util_mean_pct}%; energy {report.energy_j} J; "
+        f"{energy.gpu_util_mean_pct}%; energy {energy.energy_j} J; "
         f"samples {report.nvml_samples}; notes {report.notes}"
     )
     assert report.peak_vram_nvml_mib is not None and report.peak_vram_nvml_mib >= 1024
     assert report.nvml_samples >= 10
-    assert report.energy_j is None or report.energy_j > 0
+    assert energy.energy_j is None or energy.energy_j > 0
 
 
 def test_amp_resolves_to_bf16_where_the_gpu_has_it_else_fp16_with_loss_scaling():
@@ -60,16 +60,17 @@ def test_one_training_run_per_precision_on_the_gpu(tiny_config, spelling):
         max_epochs=3
     )
     result = run_one(cfg)
-    eff = result["efficiency"]
+    eff = result.efficiency
     print(
-        f"\n{spelling}: {eff['train_samples_per_s']} samples/s, harness efficiency "
-        f"{eff['harness_efficiency']}, alloc peak {eff['peak_vram_alloc_mib']:.1f} MiB, "
-        f"NVML {eff['peak_vram_nvml_mib']} MiB, energy {eff['energy_j']} J, notes {result['notes']}"
+        f"\n{spelling}: {eff.throughput.train_samples_per_s} samples/s, harness efficiency "
+        f"{eff.harness_efficiency}, alloc peak {eff.allocator.peak_vram_alloc_mib:.1f} MiB, "
+        f"NVML {eff.memory.peak_vram_nvml_mib} MiB, energy {eff.energy.energy_j} J, "
+        f"notes {result.notes}"
     )
-    assert result["status"] == "ok"
-    assert result["device"]["type"] == "cuda"
-    assert eff["peak_vram_alloc_mib"] > 0 and eff["alloc_peak_eval_mib"] is not None
-    assert eff["train_samples_per_s"] > 0 and eff["harness_efficiency"] > 0
+    assert result.status == "ok"
+    assert result.device["type"] == "cuda"
+    assert eff.allocator.peak_vram_alloc_mib > 0 and eff.allocator.alloc_peak_eval_mib is not None
+    assert eff.throughput.train_samples_per_s > 0 and eff.harness_efficiency > 0
 
 
 def test_cuda_device_order_matches_nvml_by_uuid():

@@ -1,0 +1,48 @@
+"""The typed result of one run: sections, figure declarations, schema migration."""
+
+from bench.result.figure import Metric, declared, figure
+from bench.result.migrate import migrate
+from bench.result.run_result import SCHEMA, RunResult, build, result_figures
+from bench.result.sections import (
+    AllocatorReport,
+    CacheReport,
+    Ceiling,
+    Compute,
+    DataInfo,
+    Efficiency,
+    EnergyReport,
+    EpochLog,
+    LoaderReport,
+    MemoryReport,
+    Metrics,
+    ModelInfo,
+    Predictions,
+    RunTimes,
+    ThroughputReport,
+)
+
+__all__ = [
+    "SCHEMA",
+    "AllocatorReport",
+    "CacheReport",
+    "Ceiling",
+    "Compute",
+    "DataInfo",
+    "Efficiency",
+    "EnergyReport",
+    "EpochLog",
+    "LoaderReport",
+    "MemoryReport",
+    "Metric",
+    "Metrics",
+    "ModelInfo",
+    "Predictions",
+    "RunResult",
+    "RunTimes",
+    "ThroughputReport",
+    "build",
+    "declared",
+    "figure",
+    "migrate",
+    "result_figures",
+]
