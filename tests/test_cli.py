@@ -7,6 +7,8 @@ import sys
 import pytest
 
 from bench.errors import BenchError
+from bench.result import SCHEMA
+from bench.results import read_result
 from bench.run import main, parse_seeds
 
 
@@ -90,6 +92,8 @@ def test_end_to_end_sweep_writes_results_and_report(tmp_path, synth_dir, monkeyp
         "notes",
     ):
         assert key in r
+    assert r["schema"] == SCHEMA and set(r["efficiency"]) >= {"throughput", "memory", "time"}
+    r = read_result(results[1])
     assert r.status == "ok" and r.strategy == "partial2+cache"
     assert set(r.metrics.ccc) == {"arousal", "valence", "dominance"}
     assert r.model.weights == "random-init" and r.model.params_trainable < r.model.params_total
