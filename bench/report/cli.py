@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FIGURE:THRESHOLD%",
         action="append",
         default=[],
-        help="with --compare: exit 1 when a strategy's FIGURE (a table column's key or label, "
+        help="with --compare: exit 1 when a strategy's FIGURE (any declared figure's key or label, "
         "e.g. peak_vram_alloc_mib or harness_efficiency) got worse by more than THRESHOLD%% in "
         "its own direction; repeatable",
     )
