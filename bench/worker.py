@@ -78,7 +78,9 @@ def run_one(
     result["data"] = corpus.summary()
 
     setup_s = time.perf_counter() - t_run  # corpus, model build, strategy; not the process start
-    tracker = MemoryTracker(device, cfg.nvml_interval_s, require_idle=cfg.require_idle_gpu)
+    tracker = MemoryTracker(
+        device, cfg.meter.nvml_interval_s, require_idle=cfg.meter.require_idle_gpu
+    )
     with tracker.track():
         out = train(ctx, progress)
     thr = out.timer.report()
@@ -143,7 +145,7 @@ def run_one(
     peak, peak_source = peak_tflops(
         result["device"].get("name") if device.type == "cuda" else None,
         precision.name,
-        cfg.peak_tflops,
+        cfg.meter.peak_tflops,
     )
     real_per_sample = (
         None if not thr.samples_timed else thr.train_audio_s_per_s / thr.train_samples_per_s
