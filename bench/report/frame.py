@@ -89,7 +89,8 @@ class Replicate:
 
 
 def replicate_of(result: dict) -> Replicate:
-    fold = (result.get("config") or {}).get("fold")
+    config = result.get("config") or {}
+    fold = config.get("data", config).get("fold")  # nested since DataConfig; flat before
     return Replicate(int(result["seed"]), None if fold is None else int(fold))
 
 
@@ -127,7 +128,7 @@ def runs_frame(results: Sequence[dict]) -> pd.DataFrame:
             "strategy": str(r["strategy"]),
             "model": model.get("name"),
             "seed": int(r["seed"]),
-            "fold": (r.get("config") or {}).get("fold"),
+            "fold": replicate_of(r).fold,
             "replicate": replicate_of(r),
             "device_model": device_model(r),
             "status": str(r.get("status")),
