@@ -111,8 +111,8 @@ def store_throughput(directory: Path, gib: float, dim: int, batch_size: int, see
 
 def cached_epochs(model_name: str, epochs: int, cache_dir: Path) -> dict:
     """A real cached run per store place: epoch time, read wait and compute per epoch."""
-    from bench.config import PROFILES, RunConfig
-    from bench.datasets import corpus_of
+    from bench.config import PROFILES, DataConfig, RunConfig
+    from bench.datasets import load_dataset
     from bench.setup import setup_run
     from bench.trainer import train
 
@@ -124,14 +124,11 @@ def cached_epochs(model_name: str, epochs: int, cache_dir: Path) -> dict:
         0,
         model_name,
         "random",
-        "synthetic",
-        None,
-        False,
         device,
         dataclasses.replace(profile.train, max_epochs=epochs, lr=5e-5),
-        profile.synthetic,
+        DataConfig("synthetic", None, False, profile.synthetic),
     )
-    corpus = corpus_of(base)
+    corpus = load_dataset(base.data, base.seed)
     out: dict = {"model": model_name, "device": device, "strategy": base.strategy}
     os.environ["SERBENCH_PREFIX_CACHE"] = str(cache_dir)
     for place in ("memory", "disk"):

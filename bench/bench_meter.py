@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=3.0, help="clip length")
     args = ap.parse_args(argv)
 
-    from bench.config import PROFILES, RunConfig
+    from bench.config import PROFILES, DataConfig, RunConfig
     from bench.setup import setup_run
 
     smoke = PROFILES["smoke"]  # its tiny corpus only; the model and batch come from the flags
@@ -42,12 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         0,
         args.model,
         "random",
-        "synthetic",
-        None,
-        False,
         args.device,
         smoke.train,
-        smoke.synthetic,
+        DataConfig("synthetic", None, False, smoke.synthetic),
     )
     ctx = setup_run(cfg)
     device, spec, loaded, stepper = ctx.device, ctx.spec, ctx.loaded, ctx.stepper

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from bench.adapters.hf_options import HFOptions
 from bench.adapters.label_range import LabelRange
@@ -115,6 +115,61 @@ def get_profile(name: str) -> Profile:
     return PROFILES[name]
 
 
+def _known(cls: type, d: dict) -> dict:
+    """The entries of `d` that name a field of dataclass `cls`: results written by another
+    version may carry fields this one dropped; the missing ones take their defaults."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in d.items() if k in names}
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which corpus a run trains on and how it is read; `bench.datasets.load_dataset` takes it."""
+
+    dataset: str
+    root: str | None  # what --data-root points at (synthetic: the cache folder, optional)
+    strict: bool  # refuse a corpus with problems instead of skipping the bad rows
+    synthetic: SyntheticSpec
+    fold: int | None = None  # IEMOCAP: the session held out for test (--fold)
+    test_set: str | None = None  # MSP-Podcast: the Split_Set used as test (--test-set)
+    label_range: LabelRange | None = None  # csv, hf: the labels' native scale (--label-range)
+    hf: HFOptions | None = None  # hf: columns and splits (--audio-column, --label-columns, ...)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DataConfig:
+        d = _known(cls, d)
+        d["synthetic"] = SyntheticSpec(**_known(SyntheticSpec, d.get("synthetic") or {}))
+        d["label_range"] = LabelRange.from_dict(d["label_range"]) if d.get("label_range") else None
+        d["hf"] = HFOptions.from_dict(d["hf"]) if d.get("hf") else None
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class MeterConfig:
+    """How a run measures."""
+
+    nvml_interval_s: float = 0.01  # NVML sampling period (--nvml-interval-ms)
+    require_idle_gpu: bool = False  # abort instead of warning when other processes use the GPU
+    peak_tflops: float | None = None  # override the peak used for MFU (--peak-tflops)
+
+
+# The flat layout results written before DataConfig and MeterConfig stored: old key -> new one.
+_FLAT_DATA = {
+    "dataset": "dataset",
+    "data_root": "root",
+    "strict": "strict",
+    "synthetic": "synthetic",
+    "fold": "fold",
+    "test_set": "test_set",
+    "label_range": "label_range",
+    "hf": "hf",
+}
+_FLAT_METER = ("nvml_interval_s", "require_idle_gpu", "peak_tflops")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything one (strategy, seed) run needs; hashed to identify the run for resuming."""
@@ -124,32 +179,26 @@ class RunConfig:
     seed: int
     model: str
     weights: str
-    dataset: str
-    data_root: str | None
-    strict: bool
     device: str
     train: TrainConfig
-    synthetic: SyntheticSpec
-    fold: int | None = None  # IEMOCAP: the session held out for test (--fold)
-    test_set: str | None = None  # MSP-Podcast: the Split_Set used as test (--test-set)
-    nvml_interval_s: float = 0.01  # NVML sampling period (--nvml-interval-ms)
-    require_idle_gpu: bool = False  # abort instead of warning when other processes use the GPU
-    peak_tflops: float | None = None  # override the peak used for MFU (--peak-tflops)
-    label_range: LabelRange | None = None  # csv, hf: the labels' native scale (--label-range)
-    hf: HFOptions | None = None  # hf: columns and splits (--audio-column, --label-columns, ...)
+    data: DataConfig
+    meter: MeterConfig = MeterConfig()
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
+        """Back from `to_dict` (after a JSON round trip), or from the flat layout of results
+        written by earlier versions (the data and meter fields at top level)."""
         d = dict(d)
-        d["train"] = TrainConfig(**d["train"])
-        d["synthetic"] = SyntheticSpec(**d["synthetic"])
-        if d.get("label_range"):
-            d["label_range"] = LabelRange.from_dict(d["label_range"])
-        if d.get("hf"):
-            d["hf"] = HFOptions.from_dict(d["hf"])
+        if "data" not in d:
+            d["data"] = {new: d.pop(old) for old, new in _FLAT_DATA.items() if old in d}
+            d["meter"] = {k: d.pop(k) for k in _FLAT_METER if k in d}
+        d = _known(cls, d)
+        d["train"] = TrainConfig(**_known(TrainConfig, d["train"]))
+        d["data"] = DataConfig.from_dict(d["data"])
+        d["meter"] = MeterConfig(**_known(MeterConfig, d.get("meter") or {}))
         return cls(**d)
 
     def config_hash(self) -> str:
@@ -157,3 +206,6 @@ class RunConfig:
 
     def with_train(self, **changes) -> RunConfig:
         return replace(self, train=replace(self.train, **changes))
+
+    def with_data(self, **changes) -> RunConfig:
+        return replace(self, data=replace(self.data, **changes))

@@ -12,8 +12,8 @@ from rich.console import Console
 
 from bench.adapters.hf_options import HFOptions
 from bench.adapters.label_range import parse_label_range
-from bench.config import PROFILES, RunConfig, get_profile
-from bench.datasets import ADAPTERS, Corpus, corpus_of
+from bench.config import PROFILES, DataConfig, MeterConfig, RunConfig, get_profile
+from bench.datasets import ADAPTERS, Corpus, load_dataset
 from bench.errors import BenchError
 from bench.launch.options import add_launch_arguments, launch_options
 
@@ -281,6 +281,20 @@ def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
     hf = HFOptions.parse(*hf_flags) if any(f is not None for f in hf_flags) else None
     label_range = parse_label_range(args.label_range) if args.label_range is not None else None
     out = Path(args.out or f"reports/{profile.name}")
+    data = DataConfig(
+        args.dataset,
+        args.data_root,
+        args.strict,
+        profile.synthetic,
+        test_set=args.test_set,
+        label_range=label_range,
+        hf=hf,
+    )
+    meter = MeterConfig(
+        nvml_interval_s=args.nvml_interval_ms / 1000,
+        require_idle_gpu=args.require_idle_gpu,
+        peak_tflops=args.peak_tflops,
+    )
     configs = [
         RunConfig(
             profile.name,
@@ -288,19 +302,10 @@ def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
             seed,
             model,
             args.weights,
-            args.dataset,
-            args.data_root,
-            args.strict,
             args.device,
             train,
-            profile.synthetic,
-            fold=fold,
-            test_set=args.test_set,
-            nvml_interval_s=args.nvml_interval_ms / 1000,
-            require_idle_gpu=args.require_idle_gpu,
-            peak_tflops=args.peak_tflops,
-            label_range=label_range,
-            hf=hf,
+            dataclasses.replace(data, fold=fold),
+            meter,
         )
         for seed in seeds
         for model in models
@@ -341,8 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         # Every seed's and fold's split is checked too (a seeded split can come out empty); audio
         # is checked once and remembered, so the later loads here and in each run cost a manifest
         # read.
-        for cfg in {(c.seed, c.fold): c for c in configs}.values():
-            corpus = corpus_of(cfg, cfg.seed)
+        for cfg in {(c.seed, c.data.fold): c for c in configs}.values():
+            corpus = load_dataset(cfg.data, cfg.seed)
         if corpus.problems:
             from bench.adapters.validate import describe_problems
 

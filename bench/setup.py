@@ -12,7 +12,7 @@ import torch
 
 from bench.batching import AudioDataset, bucket_batches
 from bench.config import RunConfig
-from bench.datasets import SPLITS, Corpus, corpus_of
+from bench.datasets import SPLITS, Corpus, load_dataset
 from bench.environment import pick_device
 from bench.model import LoadedBackbone, SERModel, build_model
 from bench.step import Precision, Stepper, make_stepper, resolve_precision
@@ -43,7 +43,7 @@ def setup_run(cfg: RunConfig, corpus: Corpus | None = None) -> RunContext:
     if corpus is None:
         # The command line checked this corpus before the sweep; the audio check is remembered
         # on disk, so this load reads the label files only and gets the same corpus.
-        corpus = corpus_of(cfg)
+        corpus = load_dataset(cfg.data, cfg.seed)
     data = {
         s: AudioDataset(corpus.split(s), cfg.train.max_seconds, cfg.seed, train=s == "train")
         for s in SPLITS

@@ -112,9 +112,11 @@ def planned_runs(configs: list[RunConfig], out_dir: Path) -> list[PlannedRun]:
     runs = []
     for c in configs:
         model = c.model if several else None
-        fold = "" if c.fold is None else f" fold {c.fold}"
+        fold = "" if c.data.fold is None else f" fold {c.data.fold}"
         label = f"{model + ' ' if model else ''}{c.strategy} seed {c.seed}{fold}"
-        runs.append(PlannedRun(c, result_path(out_dir, c.strategy, c.seed, model, c.fold), label))
+        runs.append(
+            PlannedRun(c, result_path(out_dir, c.strategy, c.seed, model, c.data.fold), label)
+        )
     return runs
 
 

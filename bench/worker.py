@@ -67,7 +67,9 @@ def run_one(
     total, trainable = count_parameters(model)
     setup_s = time.perf_counter() - t_run  # corpus, model build, strategy; not the process start
 
-    tracker = MemoryTracker(device, cfg.nvml_interval_s, require_idle=cfg.require_idle_gpu)
+    tracker = MemoryTracker(
+        device, cfg.meter.nvml_interval_s, require_idle=cfg.meter.require_idle_gpu
+    )
     with tracker.track():
         out = train(ctx, progress)
     thr = out.timer.report()
@@ -174,7 +176,7 @@ def _compute(cfg: RunConfig, ctx: RunContext, thr: ThroughputReport, device: dic
     peak, peak_source = peak_tflops(
         device.get("name") if ctx.device.type == "cuda" else None,
         ctx.precision.name,
-        cfg.peak_tflops,
+        cfg.meter.peak_tflops,
     )
     real_per_sample = (
         None

@@ -8,7 +8,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bench.config import PROFILES, RunConfig
+from bench.config import PROFILES, DataConfig, RunConfig
 from bench.synthetic import SyntheticSpec, generate
 
 TINY_SPEC = SyntheticSpec(
@@ -45,10 +45,7 @@ def tiny_config(synth_dir) -> RunConfig:
         seed=0,
         model="tiny-w2v2",
         weights="random",
-        dataset="synthetic",
-        data_root=str(synth_dir),
-        strict=False,
         device="cpu",
         train=p.train,
-        synthetic=TINY_SPEC,
+        data=DataConfig("synthetic", str(synth_dir), False, TINY_SPEC),
     )

@@ -8,7 +8,7 @@ import soundfile as sf
 
 import bench.adapters.probe_cache as probe_cache
 from bench.adapters.label_range import parse_label_range
-from bench.datasets import load_dataset
+from bench.datasets import DataConfig, load_dataset
 from bench.errors import BenchError
 from bench.synthetic import SyntheticSpec
 
@@ -35,7 +35,7 @@ def write_manifest(folder, header, rows):
 
 def load(path, **kw):
     return load_dataset(
-        "csv", str(path), seed=kw.get("seed", 0), strict=kw.get("strict", False), synthetic=SPEC
+        DataConfig("csv", str(path), kw.get("strict", False), SPEC), kw.get("seed", 0)
     )
 
 
@@ -158,7 +158,7 @@ def test_wrong_data_root(tmp_path):
     with pytest.raises(BenchError, match=r"folder without manifest\.csv"):
         load(tmp_path)
     with pytest.raises(BenchError, match="needs --data-root"):
-        load_dataset("csv", None, seed=0, strict=False, synthetic=SPEC)
+        load_dataset(DataConfig("csv", None, False, SPEC), 0)
 
 
 def test_labels_mostly_outside_minus_one_to_one_name_the_flag(corpus_dir):
@@ -213,12 +213,14 @@ def test_mixed_rates_formats_and_channels(tmp_path):
 
 def load_on(path, label_range, strict=False):
     return load_dataset(
-        "csv",
-        str(path),
-        seed=0,
-        strict=strict,
-        synthetic=SPEC,
-        label_range=parse_label_range(label_range) if label_range else None,
+        DataConfig(
+            "csv",
+            str(path),
+            strict,
+            SPEC,
+            label_range=parse_label_range(label_range) if label_range else None,
+        ),
+        0,
     )
 
 

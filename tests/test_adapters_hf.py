@@ -21,7 +21,7 @@ from bench.adapters.hf_options import HFOptions
 from bench.adapters.label_range import parse_label_range
 from bench.audio import TARGET_SR, load_audio
 from bench.config import RunConfig
-from bench.datasets import load_dataset
+from bench.datasets import DataConfig, load_dataset
 from bench.errors import BenchError
 from bench.run import build_parser, main, plan
 from bench.synthetic import SyntheticSpec
@@ -114,13 +114,15 @@ def saved(tmp_path):
 
 def load(root, opts=MSP, label_range="1,7", strict=False, seed=0):
     return load_dataset(
-        "hf",
-        str(root),
-        seed=seed,
-        strict=strict,
-        synthetic=SPEC,
-        label_range=parse_label_range(label_range) if label_range else None,
-        hf=opts,
+        DataConfig(
+            "hf",
+            str(root),
+            strict,
+            SPEC,
+            label_range=parse_label_range(label_range) if label_range else None,
+            hf=opts,
+        ),
+        seed,
     )
 
 
@@ -273,7 +275,7 @@ def test_audio_given_as_file_paths(tmp_path):
 
 def test_wrong_data_root_or_missing_package(tmp_path, monkeypatch):
     with pytest.raises(BenchError, match="needs --data-root"):
-        load_dataset("hf", None, seed=0, strict=False, synthetic=SPEC)
+        load_dataset(DataConfig("hf", None, False, SPEC), 0)
     (tmp_path / "plain").mkdir()
     with pytest.raises(BenchError, match="is not a dataset written by save_to_disk"):
         load(tmp_path / "plain")
@@ -310,7 +312,7 @@ def test_the_flags_reach_every_run_and_survive_the_result_json(tmp_path):
          "--hf-splits", "train=train,val=validation,test=test", "--out", str(tmp_path)]
     )  # fmt: skip
     (cfg,), _ = plan(args)
-    assert cfg.hf == HFOptions(
+    assert cfg.data.hf == HFOptions(
         "audio",
         (("arousal", "EmoAct"), ("valence", "EmoVal")),
         "spk",

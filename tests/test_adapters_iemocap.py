@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bench.datasets import load_dataset
+from bench.datasets import DataConfig, load_dataset
 from bench.errors import BenchError
 from bench.synthetic import SyntheticSpec
 
@@ -47,9 +47,7 @@ def build(root, sessions=(1, 2, 3, 4, 5)):
 
 
 def load(root, fold=None, strict=False):
-    return load_dataset(
-        "iemocap", str(root), seed=0, strict=strict, synthetic=SyntheticSpec(), fold=fold
-    )
+    return load_dataset(DataConfig("iemocap", str(root), strict, SyntheticSpec(), fold=fold), 0)
 
 
 def sessions(utts):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bench.datasets import load_dataset
+from bench.datasets import DataConfig, load_dataset
 from bench.errors import BenchError
 from bench.synthetic import SyntheticSpec
 
@@ -43,12 +43,14 @@ def build(root, rows=None, columns=COLUMNS):
 
 def load(root, **kw):
     return load_dataset(
-        "msp-podcast",
-        str(root),
-        seed=0,
-        strict=kw.get("strict", False),
-        synthetic=SyntheticSpec(),
-        test_set=kw.get("test_set"),
+        DataConfig(
+            "msp-podcast",
+            str(root),
+            kw.get("strict", False),
+            SyntheticSpec(),
+            test_set=kw.get("test_set"),
+        ),
+        0,
     )
 
 
@@ -115,6 +117,4 @@ def test_bad_rows_name_the_labels_file_line(tmp_path):
 
 def test_fold_is_refused_for_msp_podcast(tmp_path):
     with pytest.raises(BenchError, match="--fold applies to --dataset iemocap only"):
-        load_dataset(
-            "msp-podcast", str(tmp_path), seed=0, strict=False, synthetic=SyntheticSpec(), fold=2
-        )
+        load_dataset(DataConfig("msp-podcast", str(tmp_path), False, SyntheticSpec(), fold=2), 0)

@@ -219,10 +219,10 @@ def test_every_known_architecture_is_a_supported_family():
 
 @pytest.fixture(scope="module")
 def smoke_corpus(synth_dir):
-    from bench.datasets import load_dataset
+    from bench.datasets import DataConfig, load_dataset
     from tests.conftest import TINY_SPEC
 
-    return load_dataset("synthetic", str(synth_dir), seed=0, strict=False, synthetic=TINY_SPEC)
+    return load_dataset(DataConfig("synthetic", str(synth_dir), False, TINY_SPEC), 0)
 
 
 @pytest.mark.parametrize("name", TINY)

@@ -18,7 +18,7 @@ from bench.cache import StoreWriter, open_store, prepare_caches, resolve_place
 from bench.cache.key import FORMAT_VERSION
 from bench.cache.prefetch import prefetched
 from bench.cache.store import CacheInvalid
-from bench.datasets import load_dataset
+from bench.datasets import DataConfig, load_dataset
 from bench.errors import BenchError
 from bench.model import build_model
 from bench.setup import setup_run
@@ -32,7 +32,7 @@ CPU = torch.device("cpu")
 def corpus(synth_dir):
     from tests.conftest import TINY_SPEC
 
-    return load_dataset("synthetic", str(synth_dir), seed=0, strict=True, synthetic=TINY_SPEC)
+    return load_dataset(DataConfig("synthetic", str(synth_dir), True, TINY_SPEC), 0)
 
 
 def _data(corpus, seed=0, max_seconds=2.0):

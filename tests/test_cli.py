@@ -136,7 +136,7 @@ def test_folds_are_a_sweep_dimension_with_their_own_result_files():
     args = build_parser().parse_args([*argv.split(), "--data-root", "/nowhere"])
     configs, out = plan(args)
     assert len(configs) == 2 * 3 * 2
-    assert {(c.seed, c.fold) for c in configs} == {(s, f) for s in (0, 1) for f in (1, 2, 3)}
+    assert {(c.seed, c.data.fold) for c in configs} == {(s, f) for s in (0, 1) for f in (1, 2, 3)}
     paths = {r.path.name for r in planned_runs(configs, out)}
     assert len(paths) == len(configs) and "lora__seed1__fold3.json" in paths
 

@@ -10,7 +10,7 @@ import soundfile as sf
 
 from bench.adapters.hf_options import HFOptions
 from bench.adapters.label_range import parse_label_range
-from bench.datasets import ADAPTERS, load_dataset
+from bench.datasets import ADAPTERS, DataConfig, load_dataset
 from bench.errors import BenchError
 from bench.run import build_parser, main, plan
 from bench.synthetic import SyntheticSpec
@@ -27,28 +27,25 @@ def test_unknown_dataset_lists_the_valid_ones():
     with pytest.raises(
         BenchError, match="valid datasets: synthetic, csv, msp-podcast, iemocap, hf"
     ):
-        load_dataset("librispeech", None, seed=0, strict=False, synthetic=SPEC)
+        load_dataset(DataConfig("librispeech", None, False, SPEC), 0)
 
 
 @pytest.mark.parametrize("name", ["synthetic", "csv", "iemocap", "hf"])
 def test_test_set_is_refused_outside_msp_podcast(name):
     with pytest.raises(BenchError, match="--test-set applies to --dataset msp-podcast only"):
-        load_dataset(name, None, seed=0, strict=False, synthetic=SPEC, test_set="Test2")
+        load_dataset(DataConfig(name, None, False, SPEC, test_set="Test2"), 0)
 
 
 @pytest.mark.parametrize("name", ["synthetic", "msp-podcast", "iemocap"])
 def test_label_range_and_hf_columns_are_refused_where_the_scale_is_known(name):
     with pytest.raises(BenchError, match="--label-range applies to --dataset csv and hf only"):
-        load_dataset(
-            name, None, seed=0, strict=False, synthetic=SPEC, label_range=parse_label_range("1,7")
-        )
+        load_dataset(DataConfig(name, None, False, SPEC, label_range=parse_label_range("1,7")), 0)
     with pytest.raises(BenchError, match=r"--audio-column, .* apply to --dataset hf only"):
-        load_dataset(name, None, seed=0, strict=False, synthetic=SPEC, hf=HFOptions())
+        load_dataset(DataConfig(name, None, False, SPEC, hf=HFOptions()), 0)
 
 
 def test_synthetic_corpus_loads_through_the_csv_reader(tiny_config):
-    cfg = tiny_config
-    corpus = load_dataset("synthetic", cfg.data_root, seed=0, strict=True, synthetic=cfg.synthetic)
+    corpus = load_dataset(tiny_config.with_data(strict=True).data, 0)
     assert corpus.name == "synthetic" and not corpus.problems
     assert all(corpus.split(s) for s in ("train", "val", "test"))
     assert "synthetic" in corpus.scale

@@ -59,7 +59,7 @@ def test_the_flag_reaches_every_run_and_survives_the_result_json(tmp_path):
          "--strategies", "full", "--label-range=arousal=1,7;valence=-1,1", "--out", str(tmp_path)]
     )  # fmt: skip
     configs, _ = plan(args)
-    assert {c.label_range for c in configs} == {
+    assert {c.data.label_range for c in configs} == {
         LabelRange(None, (("arousal", 1.0, 7.0), ("valence", -1.0, 1.0)))
     }
     cfg = configs[0]

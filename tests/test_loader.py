@@ -21,13 +21,13 @@ from bench.batching import (
     padding_fraction,
 )
 from bench.bench_data import msp_like_durations
-from bench.datasets import load_dataset
+from bench.datasets import DataConfig, load_dataset
 from bench.loader import prepare_loaders
 from tests.conftest import TINY_SPEC
 
 
 def _train_split(root: str) -> AudioDataset:
-    corpus = load_dataset("synthetic", root, seed=0, strict=False, synthetic=TINY_SPEC)
+    corpus = load_dataset(DataConfig("synthetic", root, False, TINY_SPEC), 0)
     return AudioDataset(corpus.split("train"), None, 0, train=True)
 
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from bench.batching import LengthGrid, bucket_batches, frames_of
-from bench.config import PROFILES, RunConfig
-from bench.datasets import corpus_of
+from bench.config import PROFILES, DataConfig, RunConfig
+from bench.datasets import load_dataset
 from bench.errors import BenchError
 from bench.plan import cli
 from bench.plan.build import _cache_builds, make_plan
@@ -273,11 +273,18 @@ def test_quick_plan_matches_measured_epochs(tmp_path, monkeypatch, one_thread, s
     train = dataclasses.replace(p.train, max_epochs=2)
     cfgs = [
         RunConfig(
-            "quick", s, 0, p.model, "random", "synthetic", None, False, "cpu", train, p.synthetic
+            "quick",
+            s,
+            0,
+            p.model,
+            "random",
+            "cpu",
+            train,
+            DataConfig("synthetic", None, False, p.synthetic),
         )
         for s in strategies
     ]
-    corpus = corpus_of(cfgs[0])
+    corpus = load_dataset(cfgs[0].data, 0)
     lengths = from_corpus(corpus, train.max_seconds)
 
     def projected(cfg: RunConfig) -> float:

@@ -15,7 +15,7 @@ from transformers import AutoModel, Wav2Vec2Config, Wav2Vec2Model
 import bench.setup
 from bench import worker
 from bench.backbones import CONFIG_OVERRIDES, architecture_config
-from bench.datasets import load_dataset
+from bench.datasets import DataConfig, load_dataset
 from bench.errors import BenchError
 from bench.model import SERModel, build_model, count_parameters
 from strategies import list_strategies, parse_strategy, register_strategy
@@ -142,7 +142,7 @@ EXTRA_SPELLINGS = ["full:cnn=train", "lora3+amp+cache", "head+cache", "lora+ckpt
 def smoke_corpus(synth_dir):
     from tests.conftest import TINY_SPEC
 
-    return load_dataset("synthetic", str(synth_dir), seed=0, strict=False, synthetic=TINY_SPEC)
+    return load_dataset(DataConfig("synthetic", str(synth_dir), False, TINY_SPEC), 0)
 
 
 @pytest.mark.parametrize("spelling", list_strategies() + EXTRA_SPELLINGS)

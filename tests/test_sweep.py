@@ -17,8 +17,8 @@ from bench.worker import run_guarded
 
 def test_a_failing_run_becomes_a_result_and_the_sweep_goes_on(tiny_config, tmp_path):
     tiny = tiny_config.with_train(max_epochs=1)
-    bad = dataclasses.replace(
-        tiny, strategy="partial1", dataset="csv", data_root=str(tmp_path / "missing.csv")
+    bad = dataclasses.replace(tiny, strategy="partial1").with_data(
+        dataset="csv", root=str(tmp_path / "missing.csv")
     )
     good = dataclasses.replace(tiny, strategy="partial2")
     results = run_sweep([bad, good], tmp_path / "out", Console(quiet=True))

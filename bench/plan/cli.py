@@ -81,9 +81,9 @@ def plan_corpus(c0: RunConfig, msp_like_clips: int | None) -> PlanCorpus:
     """The corpus' lengths after the run's crop: from the audio index, or drawn MSP-like."""
     if msp_like_clips is not None:
         return msp_like(msp_like_clips, c0.train.max_seconds)
-    from bench.datasets import corpus_of
+    from bench.datasets import load_dataset
 
-    corpus = corpus_of(c0)
+    corpus = load_dataset(c0.data, c0.seed)
     return from_corpus(corpus, c0.train.max_seconds)
 
 
