@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from bench.result.sections import Compute, ThroughputReport
+
 # Dense peak TFLOP/s from vendor specifications (no sparsity): (fp16/bf16 tensor, fp32 non-tensor).
 # Matched by substring of the CUDA device name, first match wins, so longer names come first.
 PEAK_TFLOPS: list[tuple[str, float, float]] = [
@@ -142,3 +144,39 @@ def peak_tflops(
                 else (half, f"{key} {precision} tensor spec")
             )
     return None, f"{device_name!r} is not in the table of known GPUs; pass --peak-tflops to get MFU"
+
+
+def compute_of(
+    model,
+    thr: ThroughputReport,
+    cached_layers: int | None,
+    device_name: str | None,
+    precision: str,
+    peak_override: float | None,
+) -> Compute:
+    """A run's compute section: model FLOPs per sample at the mean padded length of its timed
+    steps, the TFLOP/s that makes at its throughput, and MFU against the device's peak (None,
+    with the peak's source saying why, where a figure is missing)."""
+    padded = thr.padded_audio_s_per_sample
+    flops = (
+        None
+        if padded is None
+        else train_flops_per_clip(model, round(padded * 16_000), cached_layers)
+    )
+    peak, peak_source = peak_tflops(device_name, precision, peak_override)
+    sps = thr.train_samples_per_s
+    achieved = None if flops is None or sps is None else flops * sps / 1e12
+    audio_per_sample = (
+        None if not sps or thr.train_audio_s_per_s is None else thr.train_audio_s_per_s / sps
+    )
+    return Compute(
+        train_flops_per_sample=flops,
+        train_flops_per_audio_s=None
+        if not flops or not audio_per_sample
+        else flops / audio_per_sample,
+        achieved_tflops=achieved,
+        peak_tflops=peak,
+        peak_source=peak_source,
+        mfu=None if achieved is None or not peak else achieved / peak,
+        method="analytic (bench/flops.py) at the mean padded clip length of timed steps",
+    )

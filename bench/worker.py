@@ -15,14 +15,13 @@ from bench.config import RunConfig
 from bench.datasets import Corpus
 from bench.environment import describe_device, environment
 from bench.errors import BenchError
-from bench.flops import peak_tflops, train_flops_per_clip
+from bench.flops import compute_of
 from bench.meter import MemoryTracker, peak_rss_mib
 from bench.meter.host import cpu_time_s
-from bench.meter.summary import compute_section, run_times
+from bench.meter.summary import run_times
 from bench.model import CONFIG_OVERRIDES, count_parameters
 from bench.result import (
     AllocatorReport,
-    Compute,
     DataInfo,
     Efficiency,
     MemoryReport,
@@ -30,10 +29,9 @@ from bench.result import (
     ModelInfo,
     Predictions,
     RunResult,
-    ThroughputReport,
     build,
 )
-from bench.setup import RunContext, setup_run
+from bench.setup import setup_run
 from bench.stats import prediction_problems
 from bench.trainer import Progress, train
 
@@ -144,7 +142,14 @@ def run_one(
             ),
         ),
         efficiency=efficiency,
-        compute=_compute(cfg, ctx, thr, device_info),
+        compute=compute_of(
+            model,
+            thr,
+            model.frozen_prefix_layers if spec.modifiers.cache else None,
+            device_info.get("name") if device.type == "cuda" else None,
+            ctx.precision.name,
+            cfg.meter.peak_tflops,
+        ),
         predictions=Predictions(
             dimensions=tuple(corpus.dimensions),
             pred=out.test_predictions,
@@ -158,32 +163,6 @@ def run_one(
         ),
         finished_at=_now(),
     )
-
-
-def _compute(cfg: RunConfig, ctx: RunContext, thr: ThroughputReport, device: dict) -> Compute:
-    """Model FLOPs of the run's training step at its mean padded length, and MFU."""
-    padded = thr.padded_audio_s_per_sample
-    cached = ctx.spec.modifiers.cache
-    flops = (
-        None
-        if padded is None
-        else train_flops_per_clip(
-            ctx.model,
-            round(padded * 16_000),
-            ctx.model.frozen_prefix_layers if cached else None,
-        )
-    )
-    peak, peak_source = peak_tflops(
-        device.get("name") if ctx.device.type == "cuda" else None,
-        ctx.precision.name,
-        cfg.meter.peak_tflops,
-    )
-    real_per_sample = (
-        None
-        if not thr.samples_timed or not thr.train_samples_per_s
-        else (thr.train_audio_s_per_s or 0.0) / thr.train_samples_per_s
-    )
-    return compute_section(flops, real_per_sample, thr.train_samples_per_s, peak, peak_source)
 
 
 def diverged_reason(test_ccc: dict[str, float], losses: list[float]) -> str | None:

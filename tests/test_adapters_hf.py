@@ -23,6 +23,7 @@ from bench.audio import TARGET_SR, load_audio
 from bench.config import RunConfig
 from bench.datasets import DataConfig, load_dataset
 from bench.errors import BenchError
+from bench.results import read_result
 from bench.run import build_parser, main, plan
 from bench.synthetic import SyntheticSpec
 
@@ -331,7 +332,7 @@ def test_smoke_profile_end_to_end_on_a_saved_dataset(tmp_path, saved, capsys):
     ]  # fmt: skip
     assert main(args) == 0
     assert f"skipped {len(BAD)} bad rows" in capsys.readouterr().err
-    result = json.loads((out / "results" / "partial1__seed0.json").read_text())
+    result = read_result(out / "results" / "partial1__seed0.json")
     assert result.status == "ok", result.error
     data = result.data
     assert data.name == "hf" and data.n_utterances == {"train": 12, "val": 4, "test": 4}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import soundfile as sf
@@ -19,6 +17,8 @@ from bench.batching import (
     random_batches,
 )
 from bench.bench_data import msp_like_durations, padding_figures
+from bench.result import Efficiency, RunResult, ThroughputReport
+from bench.results import write_result
 
 
 def _lengths(n: int, seed: int = 0) -> list[int]:
@@ -117,8 +117,13 @@ def test_bench_data_prints_padding_throughput_and_the_ratio_to_training(tmp_path
 
     results = tmp_path / "run" / "results"
     results.mkdir(parents=True)
-    full = {"status": "ok", "efficiency": {"train_audio_s_per_s": 10.0}}
-    (results / "full__seed0.json").write_text(json.dumps(full))
+    full = RunResult(
+        strategy="full",
+        seed=0,
+        status="ok",
+        efficiency=Efficiency(throughput=ThroughputReport(train_audio_s_per_s=10.0)),
+    )
+    write_result(results / "full__seed0.json", full)
     args = ["--clips", "6", "--batch-size", "2", "--workers", "0", "--no-baseline"]
     args += ["--results", str(tmp_path)]
     assert main(args) == 0

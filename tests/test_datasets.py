@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import soundfile as sf
@@ -12,6 +10,7 @@ from bench.adapters.hf_options import HFOptions
 from bench.adapters.label_range import parse_label_range
 from bench.datasets import ADAPTERS, DataConfig, load_dataset
 from bench.errors import BenchError
+from bench.results import read_result
 from bench.run import build_parser, main, plan
 from bench.synthetic import SyntheticSpec
 from bench.worker import run_one
@@ -89,7 +88,7 @@ def test_end_to_end_on_a_mixed_manifest(tmp_path, mixed_manifest, monkeypatch, c
     assert main(args) == 0
     err = capsys.readouterr().err
     assert "skipped 1 bad rows (1 missing file)" in err and "gone.wav" in err
-    result = json.loads((out / "results" / "partial1__seed0.json").read_text())
+    result = read_result(out / "results" / "partial1__seed0.json")
     assert result.status == "ok", result.error
     data = result.data
     assert data.name == "csv" and sum(data.n_utterances.values()) == 12

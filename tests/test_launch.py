@@ -188,11 +188,11 @@ def test_a_killed_task_becomes_a_failed_result_and_resubmission_skips_finished_r
     killer = signal_when_training(out / "jobs", "partial1 seed 0", signal.SIGKILL)
     killed, ok = launch_sweep([slow, fast], out, Console(quiet=True), LaunchOptions("gpus"))
     killer.join(timeout=5)
-    assert ok["status"] == "ok" and ok["launch"]["cuda_visible_devices"] in FAKE_GPUS
-    assert killed["status"] == "failed" and "KILLED (signal 9)" in killed["error"]
-    log = killed["launch"]["log"]
-    assert f"log: {log}" in killed["error"] and Path(log).is_file()
-    assert read_result(planned_runs([slow], out)[0].path)["status"] == "failed"
+    assert ok.status == "ok" and ok.launch["cuda_visible_devices"] in FAKE_GPUS
+    assert killed.status == "failed" and "KILLED (signal 9)" in killed.error
+    log = killed.launch["log"]
+    assert f"log: {log}" in killed.error and Path(log).is_file()
+    assert read_result(planned_runs([slow], out)[0].path).status == "failed"
 
     submitted = []
 

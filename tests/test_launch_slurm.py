@@ -109,11 +109,11 @@ def test_slurm_sweep_records_preempted_and_killed_tasks_and_resubmission_skips_f
     ok, preempted, killed = launch_sweep([fast, term, kill], out, Console(quiet=True), options)
     for w in watchers:
         w.join(timeout=5)
-    assert ok["status"] == "ok" and ok["launch"]["launcher"] == "slurm"
-    assert preempted["status"] == "preempted" and "scancel" in preempted["error"]
-    assert Path(preempted["launch"]["log"]).is_file()
-    assert killed["status"] == "failed" and "without writing a result" in killed["error"]
-    assert f"log: {killed['launch']['log']}" in killed["error"]
+    assert ok.status == "ok" and ok.launch["launcher"] == "slurm"
+    assert preempted.status == "preempted" and "scancel" in preempted.error
+    assert Path(preempted.launch["log"]).is_file()
+    assert killed.status == "failed" and "without writing a result" in killed.error
+    assert f"log: {killed.launch['log']}" in killed.error
 
     # The same command again: only the two unfinished runs are submitted.
     submitted: list[str] = []
@@ -128,4 +128,4 @@ def test_slurm_sweep_records_preempted_and_killed_tasks_and_resubmission_skips_f
         launch_sweep([fast, term, kill], out, Console(quiet=True), options)
     assert submitted == ["partial1", "head"]
     assert planned_runs([fast], out)[0].path.stat().st_mtime_ns == mtime
-    assert read_result(planned_runs([fast], out)[0].path)["status"] == "ok"
+    assert read_result(planned_runs([fast], out)[0].path).status == "ok"

@@ -23,7 +23,7 @@ from bench.report.compare import FigureLimit
 from bench.report.figures import table_metrics
 from bench.report.markdown import md_escape
 from bench.report.pareto import dominates, pareto_front
-from bench.result import RunResult, migrate
+from bench.result import SCHEMA, RunResult, migrate
 from bench.results import write_result
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
@@ -700,3 +700,28 @@ def test_a_missing_baseline_is_named_per_backbone():
     assert any("No successful tiny-wavlm · full run" in w for w in report.header.warnings)
     lora = report.analysis.get("tiny-wavlm · lora")
     assert all(p.result is None and "tiny-wavlm · full" in p.note for p in lora.paired)
+
+
+def test_a_schema_1_folder_renders_and_compares_with_a_new_one(tmp_path):
+    """An old run folder, as written by schema 1, renders as it is and serves as --compare's
+    baseline for a folder in the current schema."""
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(FIXTURES, old / "results")
+    assert {json.loads(p.read_text())["schema"] for p in (old / "results").glob("*.json")} == {1}
+    now = write_run(tmp_path / "now", fixture_results())
+    assert {json.loads(p.read_text())["schema"] for p in (now / "results").glob("*.json")} == {
+        SCHEMA
+    }
+    old_report = render(old).report
+    assert [s.name for s in old_report.analysis.strategies] == [
+        "full",
+        "partial3",
+        "partial3+amp+cache",
+        "lora",
+    ]
+    cmp = render(now, compare_dir=old).report.comparison
+    assert cmp is not None and not cmp.regressions
+    assert all(c.ccc_delta == pytest.approx(0.0) for c in cmp.changes)
+    assert all(c.speed_change == pytest.approx(0.0) for c in cmp.changes)
