@@ -1,4 +1,4 @@
-"""Build the whole report (as data) from result dicts; the renderers only format it."""
+"""Build the whole report (as data) from `RunResult`s; the renderers only format it."""
 
 from __future__ import annotations
 

@@ -144,7 +144,7 @@ class RunResult:
         """Every numeric figure of the run by name (None where not measured): the efficiency
         sections' fields, and each figure declared anywhere else in the result. The per-run
         frame and results.csv have one column per name."""
-        out: dict[str, float | None] = {}
+        out: dict[str, float | None] = {k: None for k in declared(Metrics)}  # quality first
         if self.efficiency is not None:
             for section in self.efficiency.sections():
                 out |= numeric_fields(section)
