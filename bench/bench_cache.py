@@ -37,6 +37,10 @@ MSP_MEDIAN_S, MSP_SIGMA, MSP_RANGE_S = 5.3, 0.3, (2.75, 11.0)
 FRAMES_PER_S = 50  # wav2vec2's CNN: one frame per 20 ms
 COMPUTE_BOUND_WAIT_SHARE = 0.05
 
+# Where a cached epoch reads its batches from: one gather kernel on the training device (a GPU's
+# memory; on a CPU the same code on host memory), per-clip copies from RAM, or a memory-mapped file.
+PLACES = ("device", "memory", "disk")
+
 
 def _gb(nbytes: float, seconds: float) -> float:
     return nbytes / seconds / 1e9 if seconds > 0 else float("inf")
@@ -131,7 +135,7 @@ def cached_epochs(model_name: str, epochs: int, cache_dir: Path) -> dict:
     corpus = load_dataset(base.data, base.seed)
     out: dict = {"model": model_name, "device": device, "strategy": base.strategy}
     os.environ["SERBENCH_PREFIX_CACHE"] = str(cache_dir)
-    for place in ("memory", "disk"):
+    for place in PLACES:
         res = train(setup_run(base.with_train(cache_store=place), corpus))
         assert res.cache is not None and res.cache.where == place
         out[place] = {
@@ -172,7 +176,7 @@ def report(store: dict, epochs: dict) -> str:
         f"  {'store':<7}{'epoch':>6}{'epoch s':>10}{'read wait s':>13}{'compute s':>11}{'wait %':>8}",
     ]
     verdicts = []
-    for place in ("memory", "disk"):
+    for place in PLACES:
         for i, e in enumerate(epochs[place]["epochs"]):
             lines.append(
                 f"  {place:<7}{i:>6}{e['epoch_s']:>10.2f}{e['read_wait_s']:>13.3f}"

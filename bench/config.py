@@ -24,7 +24,9 @@ class TrainConfig:
     max_seconds: float | None = None  # crop longer clips
     num_workers: int = 0
     warmup_seconds: float = 0.0  # also excluded from throughput (whichever warm-up ends later)
-    cache_store: str = "auto"  # +cache: memory | disk (memory-mapped) | auto (memory if it fits)
+    # +cache: device (GPU memory) | memory | disk (memory-mapped) | auto (the first that fits:
+    # device when the store is small next to the GPU's memory, see bench/cache/prefix.py)
+    cache_store: str = "auto"
     # Multiplies each strategy's default learning rate (tuned for finetuning pretrained weights);
     # a randomly initialised backbone needs larger steps to learn anything in a few epochs.
     lr_scale: float = 1.0

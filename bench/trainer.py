@@ -142,6 +142,11 @@ def train(ctx: RunContext, progress: Progress = lambda event: None) -> TrainOutc
             notes.append(f"prefix cache rebuilt: {cache_report.rebuilt_because}")
         if cache_report.reused:
             notes.append(f"prefix cache reused from {cache_report.path} (built by an earlier run)")
+        if cache_report.where == "device" and device.type == "cuda":
+            notes.append(
+                f"prefix cache held in GPU memory ({cache_mib:.0f} MiB, small next to the "
+                "device's): peak VRAM includes it"
+            )
 
     lengths = data["train"].lengths()
     steps_per_epoch = ctx.steps_per_epoch

@@ -17,7 +17,7 @@ from bench.batching import AudioDataset, bucket_batches, collate
 from bench.cache import StoreWriter, open_store, prepare_caches, resolve_place
 from bench.cache.key import FORMAT_VERSION
 from bench.cache.prefetch import prefetched
-from bench.cache.store import CacheInvalid
+from bench.cache.store import CacheInvalid, DeviceStore
 from bench.datasets import DataConfig, load_dataset
 from bench.errors import BenchError
 from bench.model import build_model
@@ -101,7 +101,7 @@ def _trajectory(cfg, corpus, spelling, place="auto", name="tiny-w2v2"):
 @pytest.mark.parametrize(
     ("plain", "cached", "places"),
     [
-        ("partial2", "partial2+cache:fp32", ("memory", "disk")),
+        ("partial2", "partial2+cache:fp32", ("memory", "disk", "device")),
         ("head", "head+cache:fp32", ("disk",)),
     ],
 )
@@ -109,7 +109,7 @@ def test_cached_training_follows_the_uncached_loss_trajectory(
     tiny_config, corpus, tmp_path, monkeypatch, plain, cached, places
 ):
     """fp32 store, CPU, the frozen prefix in eval mode either way: equal to 1e-5, whether the
-    store is in memory or memory-mapped and streamed."""
+    store is in memory, memory-mapped and streamed, or one table on the device."""
     monkeypatch.setenv("SERBENCH_PREFIX_CACHE", str(tmp_path))
     a = _trajectory(tiny_config, corpus, plain)
     assert a.cache is None
@@ -306,6 +306,20 @@ def test_memory_and_disk_stores_serve_identical_batches(tmp_path, dtype):
             assert not hm[j, n:].any()
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+def test_a_device_store_gathers_what_the_host_store_does(tmp_path, dtype):
+    _store(tmp_path, dtype=dtype)
+    mem = open_store(tmp_path, "k", "memory", FORMAT_VERSION)
+    dev = DeviceStore(mem, torch.device("cpu"))
+    assert dev.where == "device" and dev.table.shape[0] == sum(mem.index.rows) + 1
+    for clips, min_rows in (([0], 0), ([3, 1, 7], 0), (list(range(20)), 0), ([2, 5], 999)):
+        (hm, mm), (hd, md) = (
+            mem.gather(clips, min_rows=min_rows),
+            dev.gather(clips, min_rows=min_rows),
+        )
+        assert hd.dtype == hm.dtype and torch.equal(hm, hd) and torch.equal(mm, md)
+
+
 def test_an_interrupted_write_leaves_no_store(tmp_path):
     with pytest.raises(RuntimeError), StoreWriter(tmp_path, "k", {"format": 1}, "float16", 4) as w:
         w.add("a", torch.zeros(3, 4, dtype=torch.float16), 10)
@@ -345,6 +359,15 @@ def test_store_place_follows_available_memory(monkeypatch):
         resolve_place("memory", 20 * 2**30)
     with pytest.raises(BenchError, match="cache_store must be one of"):
         resolve_place("ram", 1)
+    assert resolve_place("device", 1) == "device"
+    # On a GPU, auto takes the device for a store under 5% of its memory and a quarter of what
+    # is free; larger ones stay on the host.
+    gib = 2**30
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda d: (60 * gib, 80 * gib))
+    gpu = torch.device("cuda", 0)
+    assert resolve_place("auto", 2 * gib, gpu) == "device"
+    assert resolve_place("auto", 5 * gib, gpu) == "memory"  # over 5% of 80 GiB
+    assert resolve_place("auto", 2 * gib, torch.device("cpu")) == "memory"
 
 
 def test_batch_order_is_a_function_of_seed_and_epoch():

@@ -36,6 +36,7 @@ from bench.cache.prefetch import prefetched
 from bench.cache.store import (
     DTYPES,
     CacheInvalid,
+    DeviceStore,
     FeatureStore,
     StoreWriter,
     open_store,
@@ -45,9 +46,13 @@ from bench.errors import BenchError
 from bench.meter.host import available_memory_bytes
 from bench.result.sections import CacheReport
 
-STORE_PLACES = ("auto", "memory", "disk")
+STORE_PLACES = ("auto", "memory", "disk", "device")
 # "auto" keeps a store in RAM when it takes at most this share of the memory available now.
 MEMORY_SHARE = 0.5
+# auto puts the store on the GPU when it takes at most this share of the device's memory (and
+# a quarter of what is free): small enough that peak VRAM stays the strategy's, and the run's
+# notes say the store is in it.
+DEVICE_SHARE = 0.05
 STORE_DTYPES = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32"}
 
 
@@ -76,18 +81,20 @@ class CachedBatch:
 
 
 class CacheView:
-    """One split's clips, served from a store; `batches` reads ahead in a thread."""
+    """One split's clips, served from a store; `batches` reads ahead in a thread (a store on the
+    device needs none: its batches are one gather kernel each)."""
 
     def __init__(
         self,
-        store: FeatureStore,
+        store: FeatureStore | DeviceStore,
         positions: list[int],
         targets: torch.Tensor,
         grid: LengthGrid | None = None,
     ):
         self.store = store
         self.positions = positions
-        self.targets = targets
+        self.on_device = isinstance(store, DeviceStore)
+        self.targets = targets.to(store.device) if isinstance(store, DeviceStore) else targets
         self.grid = grid
         self.samples = [store.index.samples[p] for p in positions]
 
@@ -95,9 +102,10 @@ class CacheView:
         """Clips `indices`, padded to the frames of the grid length an uncached batch gets."""
         longest = max(self.samples[i] for i in indices)
         padded = self.grid.pad_to(longest) if self.grid else longest
+        pin = torch.cuda.is_available() and not self.on_device
         hidden, mask = self.store.gather(
             [self.positions[i] for i in indices],
-            pin=torch.cuda.is_available(),
+            pin=pin,
             min_rows=frames_of(padded) if self.grid else 0,
         )
         sr = bench.audio.TARGET_SR
@@ -105,13 +113,15 @@ class CacheView:
         return CachedBatch(
             hidden,
             mask,
-            targets.pin_memory() if torch.cuda.is_available() else targets,
+            targets.pin_memory() if pin else targets,
             torch.tensor(indices),
             sum(self.samples[i] for i in indices) / sr,
             padded * len(indices) / sr,
         )
 
     def batches(self, order: list[list[int]], prefetch: int = 4) -> Iterator[CachedBatch]:
+        if self.on_device:
+            return (self.batch(b) for b in order)
         return prefetched(self.batch, order, prefetch)
 
 
@@ -130,10 +140,17 @@ class _Clips(torch.utils.data.Dataset):
         return wave, labels, j
 
 
-def resolve_place(requested: str, nbytes: int) -> str:
-    """memory or disk for a store of `nbytes`; "auto" picks memory when it fits comfortably."""
+def resolve_place(requested: str, nbytes: int, device: torch.device | None = None) -> str:
+    """device, memory or disk for a store of `nbytes`; "auto" picks the CUDA `device` when the
+    store is small next to its memory, else host memory when it fits comfortably, else disk."""
     if requested not in STORE_PLACES:
         raise BenchError(f"cache_store must be one of {', '.join(STORE_PLACES)}, not {requested!r}")
+    if requested == "device":
+        return requested
+    if requested == "auto" and device is not None and device.type == "cuda":
+        free, total = torch.cuda.mem_get_info(device)
+        if nbytes <= min(DEVICE_SHARE * total, 0.25 * free):
+            return "device"
     avail = available_memory_bytes()
     if requested == "memory" and avail is not None and nbytes > avail:
         raise BenchError(
@@ -272,7 +289,9 @@ def prepare_caches(
         write_gbps = writer.bytes_written / writer.write_s / 1e9 if writer.write_s else None
 
     t_open = time.perf_counter()
-    store, outcome = open_or_build(directory, digest, lambda: _open(directory, plan, place), build)
+    store, outcome = open_or_build(
+        directory, digest, lambda: _open(directory, plan, place, device), build
+    )
     # Opening time: the whole call less building and waiting for another process's build.
     open_s = time.perf_counter() - t_open - (build_s or 0.0) - outcome.waited_s
     views = {
@@ -304,10 +323,13 @@ def prepare_caches(
     return views, report
 
 
-def _open(directory: Path, plan: _Plan, place: str) -> FeatureStore:
+def _open(
+    directory: Path, plan: _Plan, place: str, device: torch.device
+) -> FeatureStore | DeviceStore:
     digest = plan.key.digest
     nbytes = read_index(directory, digest).payload_bytes
-    store = open_store(directory, digest, resolve_place(place, nbytes), FORMAT_VERSION)
+    where = resolve_place(place, nbytes, device)
+    store = open_store(directory, digest, "memory" if where == "device" else where, FORMAT_VERSION)
     # The file name is a digest of the components; the index must also say so in full, and
     # hold every clip this run needs (an edited or mismatched index fails here, not in training).
     if store.index.components != plan.key.components():
@@ -315,4 +337,4 @@ def _open(directory: Path, plan: _Plan, place: str) -> FeatureStore:
     missing = sum(k not in store.position for k in plan.distinct)
     if missing:
         raise CacheInvalid(f"store {digest} lacks {missing} of the clips it should hold")
-    return store
+    return DeviceStore(store, device) if where == "device" else store

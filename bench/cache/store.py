@@ -200,6 +200,45 @@ class FeatureStore:
         return hidden, mask
 
 
+class DeviceStore:
+    """A store's features copied into one (rows + 1, dim) tensor on the training device, the
+    last row zeros. A batch is one `index_select` with an index built on the host: no per-clip
+    copies, no pinned staging, no host-to-device transfer of features, no reader thread
+    competing with the training loop for the GIL. Used when the store is small next to the
+    device's memory (bench/cache/prefix.py: resolve_place)."""
+
+    where = "device"
+
+    def __init__(self, store: FeatureStore, device: torch.device):
+        self.index, self.path, self.position = store.index, store.path, store.position
+        self.device = device
+        rows = np.asarray(store.payload).reshape(-1, store.index.dim)
+        table = torch.from_numpy(rows).view(store.torch_dtype)
+        self.table = torch.cat([table, table.new_zeros(1, table.shape[1])]).to(device)
+        self.first_row = np.asarray(store.index.first_row, dtype=np.int64)
+        self.rows = np.asarray(store.index.rows, dtype=np.int64)
+        self.zero_row = self.table.shape[0] - 1
+
+    @property
+    def nbytes(self) -> int:
+        return self.index.payload_bytes
+
+    def gather(
+        self, clips: list[int], pin: bool = False, min_rows: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """As `FeatureStore.gather`, on the device."""
+        c = np.asarray(clips, dtype=np.int64)
+        n = self.rows[c]
+        t = max(int(n.max()), min_rows)
+        steps = np.arange(t, dtype=np.int64)
+        valid = steps[None, :] < n[:, None]
+        idx = np.where(valid, self.first_row[c][:, None] + steps[None, :], self.zero_row)
+        on = self.device
+        hidden = self.table.index_select(0, torch.from_numpy(idx.reshape(-1)).to(on))
+        mask = torch.from_numpy(valid).to(on)
+        return hidden.view(len(c), t, self.index.dim), mask
+
+
 def read_index(directory: Path, key: str) -> StoreIndex:
     """The index of store `key`. FileNotFoundError when absent; CacheInvalid when unusable."""
     payload_path, index_path = store_paths(directory, key)

@@ -192,7 +192,7 @@ class CacheReport:
 
     key: str = ""
     path: str = ""
-    where: str = ""  # memory | disk
+    where: str = ""  # device | memory | disk
     reused: bool = False  # an earlier run built the store
     rebuilt_because: str | None = None  # why an existing store was discarded, if one was
     bytes: int = 0
