@@ -94,7 +94,7 @@ class CacheView:
         self.store = store
         self.positions = positions
         self.on_device = isinstance(store, DeviceStore)
-        self.targets = targets.to(store.device) if isinstance(store, DeviceStore) else targets
+        self.targets = targets
         self.grid = grid
         self.samples = [store.index.samples[p] for p in positions]
 
@@ -102,14 +102,14 @@ class CacheView:
         """Clips `indices`, padded to the frames of the grid length an uncached batch gets."""
         longest = max(self.samples[i] for i in indices)
         padded = self.grid.pad_to(longest) if self.grid else longest
-        pin = torch.cuda.is_available() and not self.on_device
+        pin = torch.cuda.is_available()
         hidden, mask = self.store.gather(
             [self.positions[i] for i in indices],
             pin=pin,
             min_rows=frames_of(padded) if self.grid else 0,
         )
         sr = bench.audio.TARGET_SR
-        targets = self.targets[indices]
+        targets = self.targets[indices]  # on the host; CachedBatch.to copies it without a sync
         return CachedBatch(
             hidden,
             mask,

@@ -233,10 +233,16 @@ class DeviceStore:
         steps = np.arange(t, dtype=np.int64)
         valid = steps[None, :] < n[:, None]
         idx = np.where(valid, self.first_row[c][:, None] + steps[None, :], self.zero_row)
-        on = self.device
-        hidden = self.table.index_select(0, torch.from_numpy(idx.reshape(-1)).to(on))
-        mask = torch.from_numpy(valid).to(on)
-        return hidden.view(len(c), t, self.index.dim), mask
+        hidden = self.table.index_select(0, self._to_device(idx.reshape(-1)))
+        return hidden.view(len(c), t, self.index.dim), self._to_device(valid)
+
+    def _to_device(self, a: np.ndarray) -> torch.Tensor:
+        """`a` on the device without stalling the host: a copy from pageable memory would wait
+        for every step queued before it; a pinned one is queued behind them."""
+        t = torch.from_numpy(a)
+        if self.device.type != "cuda":
+            return t
+        return t.pin_memory().to(self.device, non_blocking=True)
 
 
 def read_index(directory: Path, key: str) -> StoreIndex:
