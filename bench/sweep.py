@@ -7,7 +7,9 @@ import contextlib
 import multiprocessing as mp
 import os
 import queue as queue_mod
+import select
 import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,7 +179,28 @@ def run_context():
     return ctx
 
 
-def _in_env(env: dict[str, str], target: Callable, *args) -> None:
+def _die_with(sweep: int) -> None:
+    """A run outlives nothing it belongs to: when the process that started it (the sweep, or a
+    scheduler's task) ends, however it ended, the run is killed. Its parent is the fork server,
+    which itself lives on while any run does, so the run watches the sweep's pid (a pidfd: no
+    pid reuse). Linux 5.3 and later; elsewhere a run whose sweep is killed outright finishes on
+    its own, as a spawned one always did."""
+    try:
+        fd = os.pidfd_open(sweep)
+    except ProcessLookupError:  # the sweep is already gone
+        os._exit(1)
+    except (AttributeError, OSError):
+        return
+
+    def watch() -> None:
+        select.select([fd], [], [])  # readable once the sweep has exited
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="die-with-sweep", daemon=True).start()
+
+
+def _in_env(sweep: int, env: dict[str, str], target: Callable, *args) -> None:
+    _die_with(sweep)
     os.environ.clear()
     os.environ.update(env)
     target(*args)
@@ -195,7 +218,7 @@ def run_one_isolated(
     log.parent.mkdir(parents=True, exist_ok=True)
     proc = ctx.Process(
         target=_in_env,
-        args=(dict(os.environ), target, cfg.to_dict(), str(path), events, str(log)),
+        args=(os.getpid(), dict(os.environ), target, cfg.to_dict(), str(path), events, str(log)),
         daemon=False,
     )
     path.parent.mkdir(parents=True, exist_ok=True)

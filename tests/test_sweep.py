@@ -145,3 +145,41 @@ def test_a_diverged_run_is_written_marked_and_reported(tiny_config, tmp_path, mo
     assert any("written as null" in n for n in stored.notes)
     md = render(tmp_path, [stored]).markdown.read_text()
     assert "partial2 seed 0 diverged" in md
+
+
+def test_a_run_dies_with_its_sweep(tmp_path, synth_dir):
+    """A sweep killed outright (SIGKILL: nothing of it can clean up) takes its running run with
+    it, instead of leaving the run training on its own."""
+    import pytest
+
+    from bench.meter.nvml import process_tree
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("parent-death signals are Linux only")
+    out = tmp_path / "run"
+    env = {**os.environ, "SERBENCH_CACHE": str(synth_dir), "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "bench.run", "--profile", "smoke", "--strategies", "partial1"]
+    cmd += ["--epochs", "500", "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = out / "logs" / "partial1__seed0.log"
+    deadline = time.time() + 120
+    tree: set[int] = set()
+    while time.time() < deadline and len(tree) < 3:  # the sweep, its fork server, the run
+        time.sleep(0.2)
+        tree = process_tree(proc.pid) if log.exists() else set()
+    assert len(tree) >= 3, "the run never started"
+    proc.kill()
+    proc.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                state = fh.read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return False
+        return state != "Z"
+
+    deadline = time.time() + 30
+    while time.time() < deadline and any(alive(p) for p in tree - {proc.pid}):
+        time.sleep(0.2)
+    assert not any(alive(p) for p in tree - {proc.pid})
