@@ -105,6 +105,8 @@ def numeric_fields(obj: Any) -> dict[str, float | None]:
     return out
 
 
+_NUMBER_TYPES = {"float", "int", "float | None", "int | None"}
+
+
 def _is_number_field(f: Field) -> bool:
-    t = str(f.type)
-    return ("float" in t or "int" in t) and "dict" not in t and "tuple" not in t
+    return str(f.type) in _NUMBER_TYPES
