@@ -140,8 +140,8 @@ def cached_epochs(model_name: str, epochs: int, cache_dir: Path) -> dict:
         assert res.cache is not None and res.cache.where == place
         out[place] = {
             "cache_built_here": not res.cache.reused,
-            "cache_ready_s": res.cache_build_s,
-            "cache_mib": res.cache_mib,
+            "cache_ready_s": res.cache.ready_s,
+            "cache_mib": res.cache.mib,
             "epochs": [
                 {
                     "epoch_s": h.epoch_time_s,

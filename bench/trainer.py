@@ -40,8 +40,6 @@ class TrainOutcome:
     test_ccc_mean: float
     test_predictions: list[list[float]]
     test_targets: list[list[float]]
-    cache_build_s: float | None
-    cache_mib: float | None
     train_wall_s: float
     padding_fraction: float
     distinct_input_lengths: int  # padded training input lengths, over all epochs
@@ -119,7 +117,7 @@ def train(ctx: RunContext, progress: Progress = lambda event: None) -> TrainOutc
     loaders, loader_report = prepare_loaders(data, grid, cfg.num_workers, cfg.preload)
     timer = StepTimer(device, cfg.warmup_steps, cfg.warmup_seconds)
     caches: dict[str, CacheView | None] = {s: None for s in data}
-    cache_report = cache_build_s = cache_mib = None
+    cache_report = None
     if mods.cache:
         progress({"phase": "cache"})
         with timer.phase("cache"):
@@ -135,16 +133,13 @@ def train(ctx: RunContext, progress: Progress = lambda event: None) -> TrainOutc
                 grid=grid,
             )
         caches.update(views)
-        # Getting the cache ready, whether built now or reused: hashing, building, verifying.
-        cache_build_s = cache_report.key_s + (cache_report.build_s or 0.0) + cache_report.open_s
-        cache_mib = cache_report.bytes / 2**20
         if cache_report.rebuilt_because:
             notes.append(f"prefix cache rebuilt: {cache_report.rebuilt_because}")
         if cache_report.reused:
             notes.append(f"prefix cache reused from {cache_report.path} (built by an earlier run)")
         if cache_report.where == "device" and device.type == "cuda":
             notes.append(
-                f"prefix cache held in GPU memory ({cache_mib:.0f} MiB, small next to the "
+                f"prefix cache held in GPU memory ({cache_report.mib:.0f} MiB, small next to the "
                 "device's): peak VRAM includes it"
             )
 
@@ -232,8 +227,6 @@ def train(ctx: RunContext, progress: Progress = lambda event: None) -> TrainOutc
         test_ccc_mean=float(np.mean(list(test.values()))),
         test_predictions=preds.round(5).tolist(),
         test_targets=targets.round(5).tolist(),
-        cache_build_s=cache_build_s,
-        cache_mib=cache_mib,
         train_wall_s=time.perf_counter() - t_start,
         padding_fraction=float(np.mean(pads)) if pads else 0.0,
         distinct_input_lengths=distinct_lengths(orders, lengths, grid),

@@ -93,7 +93,7 @@ def run_one(
         energy=tracker.energy(len(out.history), len(ctx.data["train"]) * len(out.history)),
         time=run_times(
             epoch_times=[h.epoch_time_s for h in out.history],
-            cache_build_s=out.cache_build_s,
+            cache_build_s=out.cache.ready_s if out.cache else None,
             train_wall_s=out.train_wall_s,
             time_to_best_s=best.elapsed_s if best else None,
             setup_s=setup_s,

@@ -7,21 +7,25 @@ from typing import Any
 
 from bench.errors import BenchError
 from bench.result.run_result import SCHEMA
-from bench.result.sections import AllocatorReport, EnergyReport, MemoryReport, RunTimes
-from bench.result.sections import ThroughputReport as Throughput
+from bench.result.sections import (
+    AllocatorReport,
+    EnergyReport,
+    MemoryReport,
+    RunTimes,
+    ThroughputReport,
+)
 
 # Schema 2's flat `efficiency` section: each key goes to the section that now holds it.
 _FLAT_SECTIONS = {
     name: section
     for section, cls in (
-        ("throughput", Throughput),
+        ("throughput", ThroughputReport),
         ("allocator", AllocatorReport),
         ("memory", MemoryReport),
         ("energy", EnergyReport),
         ("time", RunTimes),
     )
     for name in (f.name for f in fields(cls))
-    if name not in ("notes", "unit", "note")
 }
 
 
@@ -34,8 +38,6 @@ def _nest_efficiency(flat: dict[str, Any]) -> dict[str, Any]:
         elif key in _FLAT_SECTIONS:
             nested.setdefault(_FLAT_SECTIONS[key], {})[key] = value
         # cache_mib is the cache store's size (cache.bytes): nothing else is dropped
-    if isinstance(nested.get("ceiling"), dict):
-        nested["ceiling"] = {k: v for k, v in nested["ceiling"].items() if k != "warmup"}
     return nested
 
 

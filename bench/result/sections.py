@@ -209,6 +209,11 @@ class CacheReport:
     def mib(self) -> float:
         return self.bytes / 2**20
 
+    @property
+    def ready_s(self) -> float:
+        """Getting the cache ready, whether built now or reused: hashing, building, verifying."""
+        return self.key_s + (self.build_s or 0.0) + self.open_s
+
 
 @dataclass(frozen=True)
 class Ceiling:
