@@ -1,6 +1,7 @@
 """`make bench-ceiling`: each strategy's ceiling next to what a sweep measured.
 
     python -m bench.bench_ceiling [RUN_DIR] [--strategies all] [--device auto]
+    python -m bench.bench_ceiling --lengths 3,5,8 --strategies partial3,partial3+amp [--model M]
 
 For every result in RUN_DIR (default reports/quick): the same model architecture, strategy,
 precision and training step (`bench.step.train_step`) on one fixed batch already on the device,
@@ -8,41 +9,117 @@ at the run's batch size and mean padded length, no loader and no meter but the c
 ceiling, the sweep's steady-state samples/s and their ratio, the harness efficiency (the run
 also measured its own ceiling in-process; that figure is shown beside it). Without results it
 prints the ceilings alone, at the profile's batch size and crop length, and says so.
+
+With --lengths, no results are read: each strategy's ceiling at each clip length, its speed
+against the first strategy listed at that length, and on a GPU the share of the step the GPU
+spends running kernels. Whether mixed precision pays depends on that share: a step whose GPU
+waits for the host to launch kernels does not get faster when the kernels do.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import sys
+from dataclasses import dataclass
 
 import torch
 from rich.console import Console
 from rich.table import Table
 
-from bench.ceiling import fixed_batch, measure_ceiling
+from bench.ceiling import fixed_batch, gpu_busy_share, measure_ceiling
 from bench.config import get_profile
 from bench.environment import describe_device, pick_device
+from bench.errors import BenchError
 from bench.model import build_model
 from bench.results import load_results
 from bench.step import make_stepper, resolve_precision
 from strategies import parse_strategy
 
 
-def ceiling_for(model_name: str, spelling: str, batch_size: int, samples: int, device) -> float:
-    """Ceiling samples/s of `spelling` on `model_name` (random init: speed does not depend on
-    the weights' values, and nothing is downloaded)."""
+@dataclass(frozen=True)
+class LengthCeiling:
+    samples_per_s: float
+    gpu_busy: float | None  # share of the step the GPU runs kernels; None off CUDA
+
+
+def ceilings_for(
+    model_name: str,
+    spelling: str,
+    batch_size: int,
+    lengths: list[int],
+    device,
+    min_seconds: float = 1.0,
+) -> list[LengthCeiling]:
+    """Ceilings of `spelling` on `model_name` at each length in samples, one model for all
+    (random init: speed does not depend on the weights' values, and nothing is downloaded)."""
     spec = parse_strategy(spelling)
     model, _ = build_model(model_name, "random", 0, spec.strategy)
     model.to(device)
     precision = resolve_precision(spec.modifiers.precision, device)
     stepper = make_stepper(model, spec.strategy, precision, device, 1e-5, 1e-3, 0.01)
     cache = spec.modifiers.cache_dtype if spec.modifiers.cache else None
-    ceiling = measure_ceiling(stepper, fixed_batch(stepper, batch_size, samples, 3, cache))
+    out = []
+    for samples in lengths:
+        batch = fixed_batch(stepper, batch_size, samples, 3, cache)
+        c = measure_ceiling(stepper, batch, min_seconds=min_seconds)
+        busy = gpu_busy_share(stepper, batch, c.seconds / c.steps)
+        out.append(LengthCeiling(c.samples_per_s, busy))
     del stepper, model
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    return ceiling.samples_per_s
+    return out
+
+
+def ceiling_for(model_name: str, spelling: str, batch_size: int, samples: int, device) -> float:
+    return ceilings_for(model_name, spelling, batch_size, [samples], device)[0].samples_per_s
+
+
+def length_table(
+    model_name: str,
+    names: list[str],
+    batch_size: int,
+    seconds: list[float],
+    device,
+    min_seconds: float = 1.0,
+) -> Table:
+    """Ceilings of `names` at each clip length in `seconds`, against the first of `names`."""
+    lengths = [round(s * 16_000) for s in seconds]
+    rows = {n: ceilings_for(model_name, n, batch_size, lengths, device, min_seconds) for n in names}
+    first = rows[names[0]]
+    cuda = device.type == "cuda"
+    table = Table(
+        title=f"ceiling by clip length: {model_name}, batch {batch_size}, on "
+        f"{describe_device(device)['name']}"
+        + ("" if cuda else " (GPU busy share: measured on CUDA only)")
+    )
+    table.add_column("strategy")
+    for s in seconds:
+        table.add_column(f"{s:g} s: samples/s", justify="right")
+        table.add_column(f"vs {names[0]}", justify="right")
+        if cuda:
+            table.add_column("GPU busy", justify="right")
+    for name, cs in rows.items():
+        cells = [name]
+        for c, base in zip(cs, first, strict=True):
+            cells += [f"{c.samples_per_s:.1f}", f"{c.samples_per_s / base.samples_per_s:.2f}x"]
+            if cuda:
+                cells.append(f"{c.gpu_busy:.0%}" if c.gpu_busy is not None else "n/a")
+        table.add_row(*cells)
+    return table
+
+
+def parse_seconds(text: str) -> list[float]:
+    try:
+        seconds = [float(x) for x in text.split(",")]
+    except ValueError:
+        seconds = []
+    if not seconds or any(not s > 0 for s in seconds):
+        raise BenchError(
+            f"--lengths takes positive clip seconds, comma separated (3,5,8); got {text!r}"
+        )
+    return seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,9 +130,34 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--strategies", default=None, help="comma list (default: those in RUN_DIR)")
     ap.add_argument("--profile", default="quick", help="settings used when RUN_DIR has no results")
     ap.add_argument("--device", default="auto")
+    ap.add_argument(
+        "--lengths",
+        default=None,
+        help="comma list of clip seconds (3,5,8): ceilings of --strategies at each length, "
+        "RUN_DIR unread; speed against the first strategy listed",
+    )
+    ap.add_argument("--model", default=None, help="with --lengths (default: the profile's)")
+    ap.add_argument("--batch-size", type=int, default=None, help="with --lengths (profile's)")
     args = ap.parse_args(argv)
     device = pick_device(args.device)
     console = Console() if Console().is_terminal else Console(width=160)
+    if args.lengths is not None:
+        profile = get_profile(args.profile)
+        from bench.run import ALL
+
+        names = (args.strategies or "partial3,partial3+amp").split(",")
+        names = ALL if names == ["all"] else names
+        seconds = parse_seconds(args.lengths)
+        console.print(
+            length_table(
+                args.model or profile.model,
+                names,
+                args.batch_size or profile.train.batch_size,
+                seconds,
+                device,
+            )
+        )
+        return 0
     results = [r for r in load_results(args.run_dir) if r.ok and r.efficiency]
     wanted = None if args.strategies is None else set(args.strategies.split(","))
     if wanted is not None:
@@ -118,5 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def cli(argv: list[str] | None = None) -> int:
+    try:
+        return main(argv)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(cli())

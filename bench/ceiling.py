@@ -87,3 +87,41 @@ def measure_ceiling(
 
 def batch_shape_samples(batch: Batch | CachedBatch) -> int:
     return round(batch.padded_seconds * SAMPLE_RATE / len(batch.index))
+
+
+def gpu_busy_share(
+    stepper: Stepper, batch: Batch | CachedBatch, step_s: float, steps: int = 3
+) -> float | None:
+    """Share of a step's wall time `step_s` (measured without the profiler) that the GPU spends
+    running kernels, from the profiler's device timestamps over `steps` steps; None off CUDA.
+
+    Near 1: the GPU is the limit. Well below 1: it idles between kernels, waiting for the host
+    to launch them, and a faster kernel (mixed precision) cannot shorten the step. Kernel
+    durations come from the device's clock, so the profiler's own host overhead does not
+    inflate them; overlapping kernels are counted once."""
+    if stepper.device.type != "cuda":
+        return None
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    synchronize(stepper.device)
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for i in range(steps):
+            train_step(stepper, batch, i)
+        synchronize(stepper.device)
+    spans = [
+        (e.time_range.start, e.time_range.end)
+        for e in prof.events()
+        if e.device_type == DeviceType.CUDA
+    ]
+    return covered(spans) / 1e6 / steps / step_s
+
+
+def covered(spans: list[tuple[float, float]]) -> float:
+    """Total length of the union of [start, end) intervals."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total

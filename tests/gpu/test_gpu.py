@@ -100,3 +100,13 @@ def test_plan_measures_memory_at_the_longest_bucket_and_the_largest_batch():
     assert cal.memory.peak_mib is not None and cal.memory.peak_mib > 0
     assert cal.memory.fits and cal.memory.max_batch >= cal.batch_size
     assert cal.train is not None and len(cal.train.points) == 3
+
+
+def test_gpu_busy_share_is_a_share_of_the_step():
+    from bench.bench_ceiling import ceilings_for
+
+    (c,) = ceilings_for("small-w2v2", "partial3+amp", 8, [48_000], torch.device("cuda"))
+    print(
+        f"\nsmall-w2v2 partial3+amp 8 x 3 s: {c.samples_per_s:.0f} samples/s, GPU busy {c.gpu_busy:.0%}"
+    )
+    assert c.gpu_busy is not None and 0 < c.gpu_busy <= 1.05

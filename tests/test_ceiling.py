@@ -1,0 +1,43 @@
+"""The ceiling tools: the clip-length sweep of `bench-ceiling` and the GPU busy-share arithmetic."""
+
+import pytest
+import torch
+from rich.console import Console
+
+from bench.bench_ceiling import ceilings_for, cli, length_table, parse_seconds
+from bench.ceiling import covered
+from bench.errors import BenchError
+
+
+def test_covered_counts_overlapping_spans_once():
+    assert covered([]) == 0
+    assert covered([(0, 10), (5, 15), (20, 25), (21, 22)]) == 20
+    assert covered([(3, 4), (0, 1)]) == 2
+
+
+def test_lengths_must_be_positive_seconds():
+    assert parse_seconds("3,5,8") == [3.0, 5.0, 8.0]
+    for bad in ("", "3,x", "0", "-2"):
+        with pytest.raises(BenchError, match="--lengths takes positive clip seconds"):
+            parse_seconds(bad)
+
+
+def test_length_sweep_on_cpu_gives_a_ceiling_per_length_and_no_busy_share():
+    cpu = torch.device("cpu")
+    cs = ceilings_for("tiny-w2v2", "partial1", 2, [8_000, 16_000], cpu, min_seconds=0.05)
+    assert len(cs) == 2
+    assert all(c.samples_per_s > 0 and c.gpu_busy is None for c in cs)
+
+    table = length_table("tiny-w2v2", ["partial1", "partial1+amp"], 2, [0.5], cpu, min_seconds=0.05)
+    console = Console(width=200, record=True)
+    console.print(table)
+    text = console.export_text()
+    assert "measured on CUDA only" in text
+    assert [c.header for c in table.columns] == ["strategy", "0.5 s: samples/s", "vs partial1"]
+    rows = table.columns[2]._cells
+    assert rows[0] == "1.00x" and rows[1].endswith("x")
+
+
+def test_an_unknown_strategy_is_a_clear_error(capsys):
+    assert cli(["--lengths", "1", "--strategies", "nope", "--model", "tiny-w2v2"]) == 2
+    assert "unknown strategy 'nope'" in capsys.readouterr().err
