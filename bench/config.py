@@ -94,7 +94,13 @@ PROFILES: dict[str, Profile] = {
         model="facebook/wav2vec2-base",
         seeds=1,
         # 5 epochs of 35 steps: >= 100 steady steps once warm-up and the <= 32 first visits of a
-        # padded length are set aside. Random init needs the larger steps `quick` takes too.
+        # padded length are set aside. The strategies' own learning rates (lr_scale 1), unlike
+        # `quick`'s 4x: at 4x, full finetuning of the random-init base (and partial12) collapsed
+        # to constant predictions within ~12 steps, on an H100 and on a CPU alike, each layer's
+        # update adding an input-independent part until the last hidden state no longer told
+        # clips apart (its between-clip spread fell 100x over the 12 layers). Our reading: Adam
+        # moves every weight by about the learning rate, so a layer's output moves with its
+        # fan-in, and the 768-wide base cannot take the rate that suits `quick`'s 128-wide model.
         train=TrainConfig(
             batch_size=16,
             max_epochs=5,
@@ -102,7 +108,6 @@ PROFILES: dict[str, Profile] = {
             max_seconds=5.0,
             num_workers=4,
             head_lr=1e-3,
-            lr_scale=4.0,
         ),
         synthetic=SyntheticSpec(
             n_speakers=20, clips_per_speaker=40, min_seconds=2.0, max_seconds=5.0

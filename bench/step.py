@@ -103,9 +103,10 @@ def make_stepper(
     the backbone (head, SUPERB layer weights) at `head_lr`; the learning rates rise linearly
     over `warmup_steps`, then stay; gradients are clipped to `max_grad_norm`.
 
-    Why both: wav2vec2-base is a post-LayerNorm transformer, and Adam's first updates at full
-    rate, without warm-up, collapsed full finetuning of a random-init base to constant
-    predictions (CCC 0.000) on an H100 while partial3 learned."""
+    Why both: wav2vec2-base is a post-LayerNorm transformer, and without them Adam's first
+    updates at full rate collapsed partial3+amp, partial3+amp+cache and dora on a random-init
+    base to constant predictions on an H100; with them they learned. (Full finetuning of that
+    base also needed a lower rate: see the gpu-check profile in bench/config.py.)"""
     backbone_ids = {id(p) for p in model.backbone.parameters()}
     head = [p for p in model.parameters() if p.requires_grad and id(p) not in backbone_ids]
     body = [p for p in model.backbone.parameters() if p.requires_grad]
