@@ -98,14 +98,14 @@ def gpu_busy_share(
     Near 1: the GPU is the limit. Well below 1: it idles between kernels, waiting for the host
     to launch them, and a faster kernel (mixed precision) cannot shorten the step. Kernel
     durations come from the device's clock, so the profiler's own host overhead does not
-    inflate them; overlapping kernels are counted once."""
+    inflate them; overlapping kernels are counted once. None when the profiler saw no kernels."""
     if stepper.device.type != "cuda":
         return None
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
     synchronize(stepper.device)
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         for i in range(steps):
             train_step(stepper, batch, i)
         synchronize(stepper.device)
@@ -114,6 +114,8 @@ def gpu_busy_share(
         for e in prof.events()
         if e.device_type == DeviceType.CUDA
     ]
+    if not spans:  # the profiler recorded no kernels (no CUPTI here): unknown, not idle
+        return None
     return covered(spans) / 1e6 / steps / step_s
 
 
