@@ -136,9 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--weights",
-        default="auto",
+        default=None,
         choices=["auto", "pretrained", "random"],
-        help="auto: pretrained, falling back loudly to random init when offline",
+        help="auto: pretrained, falling back loudly to random init when offline (default: the "
+        "profile's: auto; random for gpu-check)",
     )
     ap.add_argument(
         "--profile",
@@ -301,7 +302,7 @@ def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
             s.name,
             seed,
             model,
-            args.weights,
+            args.weights or profile.weights,
             args.device,
             train,
             dataclasses.replace(data, fold=fold),

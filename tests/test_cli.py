@@ -178,3 +178,16 @@ def test_an_unsupported_family_in_the_model_list_exits_2(tmp_path, capsys):
     assert main(["--profile", "smoke", "--model", f"tiny-w2v2,{tmp_path}"]) == 2
     err = capsys.readouterr().err
     assert "'wav2vec2-conformer' checkpoint" in err and "hubert, wavlm, data2vec-audio" in err
+
+
+def test_weights_default_to_the_profiles_and_the_flag_overrides_them():
+    from bench.run import build_parser, plan
+
+    def weights(*argv):
+        configs, _ = plan(build_parser().parse_args(["--strategies", "full", *argv]))
+        return {c.weights for c in configs}
+
+    # gpu-check is random init by design: no run asks the hub (offline, that cost 23 s a run).
+    assert weights("--profile", "gpu-check") == {"random"}
+    assert weights("--profile", "smoke") == {"auto"}
+    assert weights("--profile", "gpu-check", "--weights", "auto") == {"auto"}
