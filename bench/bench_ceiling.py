@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import sys
 from dataclasses import dataclass
 
 import torch
@@ -30,9 +29,10 @@ from rich.table import Table
 from bench.ceiling import fixed_batch, gpu_busy_share, measure_ceiling
 from bench.config import get_profile
 from bench.environment import describe_device, pick_device
-from bench.errors import BenchError
+from bench.errors import BenchError, run_cli
 from bench.model import build_model
 from bench.results import load_results
+from bench.run import ALL
 from bench.step import make_stepper, resolve_precision
 from strategies import parse_strategy
 
@@ -143,8 +143,6 @@ def main(argv: list[str] | None = None) -> int:
     console = Console() if Console().is_terminal else Console(width=160)
     if args.lengths is not None:
         profile = get_profile(args.profile)
-        from bench.run import ALL
-
         names = (args.strategies or "partial3,partial3+amp").split(",")
         names = ALL if names == ["all"] else names
         seconds = parse_seconds(args.lengths)
@@ -169,8 +167,6 @@ def main(argv: list[str] | None = None) -> int:
     table.add_column("in-run ceiling / efficiency", justify="right")
     if not results:
         profile = get_profile(args.profile)
-        from bench.run import ALL
-
         names = sorted(wanted) if wanted else ALL
         samples = round((profile.train.max_seconds or 5.0) * 16_000)
         console.print(
@@ -221,11 +217,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    try:
-        return main(argv)
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_cli(main, argv)
 
 
 if __name__ == "__main__":

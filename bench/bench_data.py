@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from bench.batching import (
     padding_fraction,
     random_batches,
 )
-from bench.errors import BenchError
+from bench.errors import BenchError, run_cli
 from bench.loader import prepare_loaders
 from bench.results import read_result
 
@@ -240,11 +239,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    try:
-        return main(argv)
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_cli(main, argv)
 
 
 if __name__ == "__main__":
