@@ -110,6 +110,13 @@ def length_table(
     return table
 
 
+def strategy_names(text: str | None) -> list[str] | None:
+    """--strategies as a list: `all` is every strategy of `--strategies all` in bench.run."""
+    if text is None:
+        return None
+    return list(ALL) if text.strip() == "all" else [n for n in text.split(",") if n.strip()]
+
+
 def parse_seconds(text: str) -> list[float]:
     try:
         seconds = [float(x) for x in text.split(",")]
@@ -143,8 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console() if Console().is_terminal else Console(width=160)
     if args.lengths is not None:
         profile = get_profile(args.profile)
-        names = (args.strategies or "partial3,partial3+amp").split(",")
-        names = ALL if names == ["all"] else names
+        names = strategy_names(args.strategies) or ["partial3", "partial3+amp"]
         seconds = parse_seconds(args.lengths)
         console.print(
             length_table(
@@ -157,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     results = [r for r in load_results(args.run_dir) if r.ok and r.efficiency]
-    wanted = None if args.strategies is None else set(args.strategies.split(","))
+    wanted = None if args.strategies is None else set(strategy_names(args.strategies))
     if wanted is not None:
         results = [r for r in results if r.strategy in wanted]
     dev = describe_device(device)

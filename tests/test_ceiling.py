@@ -4,7 +4,7 @@ import pytest
 import torch
 from rich.console import Console
 
-from bench.bench_ceiling import ceilings_for, cli, length_table, parse_seconds
+from bench.bench_ceiling import ceilings_for, cli, length_table, parse_seconds, strategy_names
 from bench.ceiling import covered
 from bench.errors import BenchError
 
@@ -20,6 +20,14 @@ def test_lengths_must_be_positive_seconds():
     for bad in ("", "3,x", "0", "-2"):
         with pytest.raises(BenchError, match="--lengths takes positive clip seconds"):
             parse_seconds(bad)
+
+
+def test_strategies_all_means_every_strategy_in_both_modes():
+    from bench.run import ALL
+
+    assert strategy_names("all") == ALL
+    assert strategy_names("full,lora") == ["full", "lora"]
+    assert strategy_names(None) is None
 
 
 def test_length_sweep_on_cpu_gives_a_ceiling_per_length_and_no_busy_share():
