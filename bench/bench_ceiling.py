@@ -30,7 +30,7 @@ from bench.ceiling import fixed_batch, gpu_busy_share, measure_ceiling
 from bench.config import get_profile
 from bench.environment import describe_device, pick_device
 from bench.errors import BenchError, run_cli
-from bench.model import build_model
+from bench.model import build_model, prepare_forward
 from bench.results import load_results
 from bench.run import ALL
 from bench.step import make_stepper, resolve_precision
@@ -56,6 +56,7 @@ def ceilings_for(
     spec = parse_strategy(spelling)
     model, _ = build_model(model_name, "random", 0, spec.strategy)
     model.to(device)
+    prepare_forward(model, spec.modifiers, device)  # +ckpt, +compile, +graph as a run has them
     precision = resolve_precision(spec.modifiers.precision, device)
     stepper = make_stepper(model, spec.strategy, precision, device, 1e-5, 1e-3, 0.01)
     cache = spec.modifiers.cache_dtype if spec.modifiers.cache else None

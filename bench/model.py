@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import os
 import shutil
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -25,6 +26,10 @@ from bench.backbones import CONFIG_OVERRIDES as CONFIG_OVERRIDES  # recorded in 
 from bench.backbones import LoadedBackbone, config_fingerprint, load_backbone
 from bench.errors import BenchError
 from bench.families import family_of
+from bench.graphs import Prefix, PrefixGraphs
+
+if TYPE_CHECKING:
+    from strategies import Modifiers
 
 
 class SERModel(nn.Module):
@@ -65,6 +70,9 @@ class SERModel(nn.Module):
         # peft tuner objects a strategy keeps for its training hooks. A plain dict, not
         # submodules: they wrap self.backbone, which is registered already.
         self.tuners: dict[str, nn.Module] = {}
+        # What computes `frozen_features` in `forward` when not the eager method: CUDA graphs
+        # (+graph, bench/graphs.py). Caches and evaluation of the prefix alone call the method.
+        self.prefix_runner: Prefix | None = None
 
     @property
     def layers(self) -> nn.ModuleList:
@@ -299,7 +307,8 @@ class SERModel(nn.Module):
         return self.forward_from(features, mask, self.frozen_prefix_layers)
 
     def forward(self, input_values: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.forward_from_features(*self.frozen_features(input_values, attention_mask))
+        prefix = self.prefix_runner or self.frozen_features
+        return self.forward_from_features(*prefix(input_values, attention_mask))
 
     def forward_from(self, hidden: torch.Tensor, mask: torch.Tensor, start: int) -> torch.Tensor:
         """Finish the forward pass from a (cached) hidden state entering layer `start`."""
@@ -356,6 +365,19 @@ def compile_model(model: SERModel, backend: str, device: torch.device) -> str:
     if device.type == "cpu" and backend == "inductor":
         note += "; CPU inductor compilation takes minutes in the first steps (warm-up)"
     return note
+
+
+def prepare_forward(model: SERModel, mods: Modifiers, device: torch.device) -> list[str]:
+    """Set up how the forward pass executes for `mods` (checkpointing, compilation, CUDA
+    graphs), and say so in notes for the result. Training, the ceiling tools and the plan's
+    calibration all call this, so they time the same execution."""
+    notes = []
+    model.checkpoint_layers = mods.ckpt
+    if mods.compile is not None:
+        notes.append(compile_model(model, mods.compile, device))
+    if mods.graph:
+        model.prefix_runner = PrefixGraphs(model.frozen_features, model.frozen_modules(), device)
+    return notes
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:

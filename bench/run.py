@@ -241,6 +241,15 @@ def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
         else [s for s in args.strategies.split(",") if s.strip()]
     )
     specs = [parse_strategy(n) for n in names]
+    graphs = [s.name for s in specs if s.modifiers.graph]
+    if graphs and args.launcher == "local":
+        from bench.environment import pick_device
+
+        if (device := pick_device(args.device)).type != "cuda":
+            raise BenchError(
+                f"{', '.join(graphs)}: '+graph' replays CUDA graphs and this sweep runs on "
+                f"{device}; drop '+graph' or run on a CUDA device"
+            )
     models = list(dict.fromkeys(m.strip() for m in (args.model or profile.model).split(",")))
     if "" in models:
         raise BenchError(f"--model has an empty name in {args.model!r}; use a,b without blanks")

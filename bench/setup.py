@@ -14,7 +14,7 @@ from bench.batching import AudioDataset, bucket_batches
 from bench.config import RunConfig
 from bench.datasets import SPLITS, Corpus, load_dataset
 from bench.environment import pick_device
-from bench.model import LoadedBackbone, SERModel, build_model
+from bench.model import LoadedBackbone, SERModel, build_model, prepare_forward
 from bench.step import Precision, Stepper, make_stepper, resolve_precision
 from strategies import StrategySpec, parse_strategy
 
@@ -32,6 +32,7 @@ class RunContext:
     lr: float  # the backbone's learning rate (the head's is cfg.train.head_lr)
     steps_per_epoch: int
     stepper: Stepper  # optimiser, loss scaler, warm-up schedule: the one training step's state
+    notes: list[str]  # how the forward pass executes (+compile), for the result
 
 
 def setup_run(cfg: RunConfig, corpus: Corpus | None = None) -> RunContext:
@@ -52,6 +53,7 @@ def setup_run(cfg: RunConfig, corpus: Corpus | None = None) -> RunContext:
         cfg.model, cfg.weights, cfg.seed, spec.strategy, n_outputs=len(corpus.dimensions)
     )
     model.to(device)
+    notes = prepare_forward(model, spec.modifiers, device)  # +ckpt, +compile, +graph
     precision = resolve_precision(spec.modifiers.precision, device)
     lr = cfg.train.lr or spec.strategy.default_lr * cfg.train.lr_scale
     steps_per_epoch = len(
@@ -69,5 +71,16 @@ def setup_run(cfg: RunConfig, corpus: Corpus | None = None) -> RunContext:
         max_grad_norm=cfg.train.max_grad_norm,
     )
     return RunContext(
-        cfg, spec, device, corpus, data, model, loaded, precision, lr, steps_per_epoch, stepper
+        cfg,
+        spec,
+        device,
+        corpus,
+        data,
+        model,
+        loaded,
+        precision,
+        lr,
+        steps_per_epoch,
+        stepper,
+        notes,
     )

@@ -21,9 +21,10 @@ from bench.batching import (
 from bench.cache import CacheView, prepare_caches
 from bench.ccc import ccc
 from bench.config import TrainConfig
+from bench.graphs import PrefixGraphs
 from bench.loader import SplitLoader, prepare_loaders
 from bench.meter import StepTimer
-from bench.model import SERModel, compile_model
+from bench.model import SERModel
 from bench.result.sections import CacheReport, EpochLog, LoaderReport
 from bench.setup import RunContext
 from bench.step import Precision, forward, train_step
@@ -105,12 +106,8 @@ def train(ctx: RunContext, progress: Progress = lambda event: None) -> TrainOutc
     model, data, device, stepper = ctx.model, ctx.data, ctx.device, ctx.stepper
     cfg, spec, seed, precision = ctx.cfg.train, ctx.spec, ctx.cfg.seed, ctx.precision
     dims = ctx.corpus.dimensions
-    notes: list[str] = []
+    notes = list(ctx.notes)
     strategy, mods = spec.strategy, spec.modifiers
-
-    model.checkpoint_layers = mods.ckpt
-    if mods.compile is not None:
-        notes.append(compile_model(model, mods.compile, device))
 
     # Every batch, cached or not, training or evaluation, is padded up to one of a few lengths.
     grid = LengthGrid.from_lengths([n for ds in data.values() for n in ds.lengths()])
@@ -220,6 +217,8 @@ def train(ctx: RunContext, progress: Progress = lambda event: None) -> TrainOutc
         test, preds, targets = evaluate(
             model, loaders["test"], caches["test"], cfg, device, precision, dims
         )
+    if isinstance(model.prefix_runner, PrefixGraphs):
+        notes.append(model.prefix_runner.note())
     return TrainOutcome(
         history=history,
         best_epoch=best_epoch,

@@ -2,7 +2,8 @@
 
 A strategy family registers a frozen dataclass under a short name. Its fields are its typed
 parameters, parsed from the command-line spelling (`partial3`, `lora3:r=16,alpha=32,targets=q,v`)
-and printed back identically by `spelling()`. Modifiers (`+amp`, `+cache`, `+ckpt`, `+compile`)
+and printed back identically by `spelling()`. Modifiers (`+amp`, `+cache`, `+ckpt`, `+compile`,
+`+graph`)
 are parsed here too, so that one function turns any spelling into a validated `StrategySpec`, and
 refuses impossible combinations, before anything trains.
 """
@@ -105,6 +106,7 @@ class Modifiers:
     cache_dtype: str = "fp16"  # how cached hidden states are stored
     ckpt: bool = False  # gradient checkpointing of the trainable transformer layers
     compile: str | None = None  # torch.compile backend, None = eager PyTorch
+    graph: bool = False  # replay the frozen prefix as CUDA graphs, one per input shape
 
     def spelling(self) -> str:
         parts = []
@@ -116,6 +118,8 @@ class Modifiers:
             parts.append("ckpt")
         if self.compile is not None:
             parts.append("compile" if self.compile == "inductor" else f"compile:{self.compile}")
+        if self.graph:
+            parts.append("graph")
         return "".join("+" + p for p in parts)
 
 
@@ -133,6 +137,10 @@ MODIFIER_HELP = {
     "compile": (
         "[:inductor|aot_eager|eager]",
         "torch.compile the layers and head (inductor: CUDA, or CPU with a C++ compiler)",
+    ),
+    "graph": (
+        "",
+        "replay the frozen prefix as a CUDA graph per input shape (CUDA; fewer launches, same result)",
     ),
 }
 
@@ -162,6 +170,10 @@ def _parse_modifier(token: str, mods: Modifiers, spelling: str) -> Modifiers:
                 f"in {spelling!r}: compile takes one of {', '.join(COMPILE_BACKENDS)}, not {arg!r}"
             )
         return dataclasses.replace(mods, compile=backend)
+    if name == "graph":
+        if arg:
+            raise BenchError(f"in {spelling!r}: graph takes no argument")
+        return dataclasses.replace(mods, graph=True)
     raise BenchError(
         f"unknown modifier {name!r} in {spelling!r}; valid modifiers: {', '.join(MODIFIER_HELP)}"
     )
@@ -197,6 +209,7 @@ class StrategySpec:
             "cache_dtype": m.cache_dtype if m.cache else None,
             "gradient_checkpointing": m.ckpt,
             "compile": m.compile,
+            "cuda_graph": m.graph,
         }
 
 
@@ -309,6 +322,21 @@ def _refuse_impossible(strategy: Any, mods: Modifiers, spelling: str) -> None:
         raise BenchError(
             f"{spelling!r}: strategy {strategy.family!r} trains no transformer layer, so gradient "
             f"checkpointing has no activations to recompute; drop '+ckpt'"
+        )
+    if mods.graph and not strategy.cacheable():
+        raise BenchError(
+            f"{spelling!r}: strategy {strategy.family!r} trains from the first transformer layer "
+            f"(or below), so there is no frozen prefix to replay as a CUDA graph; drop '+graph'"
+        )
+    if mods.graph and mods.cache:
+        raise BenchError(
+            f"{spelling!r}: with '+cache' training reads the frozen prefix's stored output and "
+            f"never runs the prefix, so '+graph' has nothing to replay; keep one of them"
+        )
+    if mods.graph and mods.compile is not None:
+        raise BenchError(
+            f"{spelling!r}: '+graph' captures the eager prefix and '+compile' compiles it; "
+            f"keep one of them"
         )
 
 

@@ -18,6 +18,12 @@ def test_unknown_strategy_exits_2_listing_valid_names(capsys):
     assert "unknown strategy 'turbo'" in err and "partial" in err and "lora" in err
 
 
+def test_graph_on_a_cpu_sweep_exits_2_before_anything_runs(capsys):
+    assert main(["--strategies", "partial1+graph", "--profile", "smoke", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "partial1+graph" in err and "replays CUDA graphs" in err and "cpu" in err
+
+
 @pytest.mark.parametrize(
     ("flag", "value", "listed"),
     [("--profile", "huge", "smoke, quick, study"), ("--dataset", "nope", "synthetic, csv")],

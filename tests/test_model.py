@@ -103,6 +103,43 @@ def test_compile_runs_on_cpu_and_refuses_clearly_without_a_compiler(monkeypatch)
         compile_model(model, "inductor", torch.device("cpu"))
 
 
+def test_forward_computes_the_prefix_through_the_models_prefix_runner():
+    # +graph installs a runner (bench/graphs.py, CUDA only); the model must route its frozen
+    # prefix through it, and gradients must still reach the trainable layers.
+    model, _ = build_model("tiny-w2v2", "random", 0, parse_strategy("partial1").strategy)
+    model.train()
+    x, mask = _inputs()
+    torch.manual_seed(0)
+    expected = model(x, mask)
+    calls = []
+
+    def runner(inputs, attention_mask):
+        calls.append(tuple(inputs.shape))
+        return model.frozen_features(inputs, attention_mask)
+
+    model.prefix_runner = runner
+    torch.manual_seed(0)
+    out = model(x, mask)
+    assert calls == [(2, 16_000)]
+    assert torch.equal(out, expected)
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.layers[-1].parameters())
+
+
+def test_graph_refuses_a_cpu_device_and_a_trainable_prefix():
+    from bench.graphs import PrefixGraphs
+    from bench.model import prepare_forward
+
+    spec = parse_strategy("partial1+graph")
+    model, _ = build_model("tiny-w2v2", "random", 0, spec.strategy)
+    with pytest.raises(BenchError, match=r"\+graph replays CUDA graphs and this run is on cpu"):
+        prepare_forward(model, spec.modifiers, torch.device("cpu"))
+    model.layers[0].feed_forward.intermediate_dense.weight.requires_grad = True
+    # Checked before anything touches CUDA, so this runs on a CPU too.
+    with pytest.raises(BenchError, match=r"trainable parameters \(feed_forward\.intermediate_d"):
+        PrefixGraphs(model.frozen_features, model.frozen_modules(), torch.device("cuda"))
+
+
 def test_full_and_lora_get_identical_heads_on_a_one_dimension_corpus():
     # The head is built with its output count, from its own seed, before the strategy (peft's
     # initialisation draws from the global RNG) touches anything.

@@ -45,6 +45,9 @@ from strategies.registry import describe, registered
         "head",
         "head+cache",
         "bitfit+amp:bf16",
+        "partial3+amp+graph",
+        "lora3+graph",
+        "head+amp:bf16+graph",
     ],
 )
 def test_spelling_round_trips(spelling):
@@ -84,6 +87,11 @@ def test_unknown_strategy_names_the_valid_ones():
         ("head3", "takes no number suffix"),
         ("ia33", "unknown strategy 'ia33'"),
         ("lora3:k=2", "k is given twice"),
+        ("full+graph", "no frozen prefix to replay"),
+        ("lora+amp+graph", "no frozen prefix to replay"),
+        ("partial3+cache+graph", "nothing to replay"),
+        ("partial3+compile+graph", "keep one of them"),
+        ("partial3+graph:all", "graph takes no argument"),
     ],
 )
 def test_impossible_and_malformed_combinations_are_refused(spelling, reason):

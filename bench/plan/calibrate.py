@@ -23,7 +23,7 @@ from bench.batching import LengthGrid
 from bench.ceiling import fixed_batch, measure_ceiling
 from bench.config import TrainConfig
 from bench.meter.timing import synchronize
-from bench.model import build_model, compile_model
+from bench.model import build_model, prepare_forward
 from bench.plan.fit import LengthFit, fit_lengths
 from bench.step import Stepper, forward, make_stepper, resolve_precision, train_step
 from strategies import parse_strategy
@@ -201,9 +201,7 @@ def calibrate(
     mods = spec.modifiers
     model, _ = build_model(model_name, "random", 0, spec.strategy, n_outputs=n_outputs)
     model.to(device)
-    model.checkpoint_layers = mods.ckpt
-    if mods.compile is not None:
-        compile_model(model, mods.compile, device)
+    prepare_forward(model, mods, device)
     build_s = time.perf_counter() - t_start
     precision = resolve_precision(mods.precision, device)
     lr = train_cfg.lr or spec.strategy.default_lr * train_cfg.lr_scale

@@ -50,7 +50,9 @@ def test_amp_resolves_to_bf16_where_the_gpu_has_it_else_fp16_with_loss_scaling()
     assert fp16.loss_scaling and fp16.autocast_dtype is torch.float16
 
 
-@pytest.mark.parametrize("spelling", ["full", "partial3+amp", "partial3+amp:bf16+cache", "lora"])
+@pytest.mark.parametrize(
+    "spelling", ["full", "partial3+amp", "partial3+amp:bf16+cache", "lora", "partial3+amp+graph"]
+)
 def test_one_training_run_per_precision_on_the_gpu(tiny_config, spelling):
     import dataclasses
 
@@ -110,3 +112,44 @@ def test_gpu_busy_share_is_a_share_of_the_step():
         f"\nsmall-w2v2 partial3+amp 8 x 3 s: {c.samples_per_s:.0f} samples/s, GPU busy {c.gpu_busy:.0%}"
     )
     assert c.gpu_busy is not None and 0 < c.gpu_busy <= 1.05
+
+
+@pytest.mark.parametrize("amp", ["", "+amp"])
+def test_graph_replay_computes_what_the_eager_prefix_computes(amp):
+    # small-w2v2: the GroupNorm CNN of wav2vec2-base, so the masked first norm is captured too.
+    from bench.model import build_model, prepare_forward
+    from bench.step import resolve_precision
+    from strategies import parse_strategy
+
+    device = torch.device("cuda")
+    spec = parse_strategy(f"partial1{amp}+graph")
+    eager, _ = build_model("small-w2v2", "random", 0, spec.strategy)
+    graphed, _ = build_model("small-w2v2", "random", 0, spec.strategy)
+    eager.to(device)
+    graphed.to(device)
+    prepare_forward(graphed, spec.modifiers, device)
+    precision = resolve_precision(spec.modifiers.precision, device)
+    g = torch.Generator().manual_seed(0)
+    shapes = [(4, 32_000), (4, 20_480), (4, 32_000)]  # the third revisits the first's graph
+    for i, (b, n) in enumerate(shapes):
+        x = torch.randn(b, n, generator=g).to(device)
+        mask = torch.ones(b, n, dtype=torch.long)
+        mask[1, n // 2 :] = 0
+        mask = mask.to(device)
+        outs, grads = [], []
+        for model in (eager, graphed):
+            model.train()
+            model.zero_grad(set_to_none=True)
+            torch.manual_seed(i)  # the trainable layer's dropout
+            with precision.autocast(device):
+                features = (model.prefix_runner or model.frozen_features)(x, mask)
+                pred = model.forward_from_features(*features)
+            pred.float().sum().backward()
+            outs.append((features[0], pred))
+            grads.append([p.grad for p in model.parameters() if p.requires_grad])
+        assert torch.equal(outs[0][0], outs[1][0]), f"prefix differs at shape {(b, n)}"
+        assert torch.allclose(outs[0][1], outs[1][1], rtol=1e-4, atol=1e-5)
+        for ge, gg in zip(*grads, strict=True):
+            assert torch.allclose(ge, gg, rtol=1e-3, atol=1e-5)
+    assert len(graphed.prefix_runner) == 2  # one graph per shape, reused on the revisit
+    print(f"\n{graphed.prefix_runner.note()}")
