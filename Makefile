@@ -64,7 +64,7 @@ gpu-check:
 	PYTHONPATH=. $(GPU_PY) -m pytest tests/gpu -q -s -p no:cacheprovider
 	PYTHONPATH=. $(GPU_PY) -m bench.run --profile gpu-check --strategies all --out reports/gpu-check $(ARGS)
 	PYTHONPATH=. $(GPU_PY) -m bench.bench_ceiling reports/gpu-check
-	PYTHONPATH=. $(GPU_PY) -m bench.bench_ceiling --profile gpu-check --lengths 3,5,8 --strategies full,partial3,partial3+amp,partial3+graph,partial3+amp+graph
+	PYTHONPATH=. $(GPU_PY) -m bench.bench_ceiling --profile gpu-check --lengths 3,5,8 --strategies full,partial3,partial3+amp,partial3+graph,partial3+amp+graph --top-kernels 6
 
 # Each strategy's ceiling (the same step on a fixed batch on the device, no loader, no meter)
 # next to what the sweep in DIR measured (default reports/quick, from `make bench` on a CPU).

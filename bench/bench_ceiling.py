@@ -2,6 +2,7 @@
 
     python -m bench.bench_ceiling [RUN_DIR] [--strategies all] [--device auto]
     python -m bench.bench_ceiling --lengths 3,5,8 --strategies partial3,partial3+amp [--model M]
+        [--top-kernels 8]
 
 For every result in RUN_DIR (default reports/quick): the same model architecture, strategy,
 precision and training step (`bench.step.train_step`) on one fixed batch already on the device,
@@ -12,8 +13,10 @@ prints the ceilings alone, at the profile's batch size and crop length, and says
 
 With --lengths, no results are read: each strategy's ceiling at each clip length, its speed
 against the first strategy listed at that length, and on a GPU the share of the step the GPU
-spends running kernels. Whether mixed precision pays depends on that share: a step whose GPU
-waits for the host to launch kernels does not get faster when the kernels do.
+spends running kernels and how many GPU operations the host launches per step. Whether mixed
+precision pays depends on that share: a step whose GPU waits for the host to launch kernels
+does not get faster when the kernels do. --top-kernels N lists, per strategy at the first
+length, the N kernels with the most device time: where a busy GPU spends the step.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from bench.ceiling import fixed_batch, gpu_busy_share, measure_ceiling
+from bench.ceiling import StepProfile, fixed_batch, measure_ceiling, profile_step
 from bench.config import get_profile
 from bench.environment import describe_device, pick_device
 from bench.errors import BenchError, run_cli
@@ -40,7 +43,7 @@ from strategies import parse_strategy
 @dataclass(frozen=True)
 class LengthCeiling:
     samples_per_s: float
-    gpu_busy: float | None  # share of the step the GPU runs kernels; None off CUDA
+    gpu: StepProfile | None  # None off CUDA, or when the profiler saw no kernels
 
 
 def ceilings_for(
@@ -64,8 +67,9 @@ def ceilings_for(
     for samples in lengths:
         batch = fixed_batch(stepper, batch_size, samples, 3, cache)
         c = measure_ceiling(stepper, batch, min_seconds=min_seconds)
-        busy = gpu_busy_share(stepper, batch, c.seconds / c.steps)
-        out.append(LengthCeiling(c.samples_per_s, busy))
+        out.append(
+            LengthCeiling(c.samples_per_s, profile_step(stepper, batch, c.seconds / c.steps))
+        )
     del stepper, model
     gc.collect()
     if device.type == "cuda":
@@ -84,8 +88,9 @@ def length_table(
     seconds: list[float],
     device,
     min_seconds: float = 1.0,
-) -> Table:
-    """Ceilings of `names` at each clip length in `seconds`, against the first of `names`."""
+) -> tuple[Table, dict[str, list[LengthCeiling]]]:
+    """Ceilings of `names` at each clip length in `seconds`, against the first of `names`: the
+    table, and the ceilings behind it by strategy."""
     lengths = [round(s * 16_000) for s in seconds]
     rows = {n: ceilings_for(model_name, n, batch_size, lengths, device, min_seconds) for n in names}
     first = rows[names[0]]
@@ -101,13 +106,25 @@ def length_table(
         table.add_column(f"vs {names[0]}", justify="right")
         if cuda:
             table.add_column("GPU busy", justify="right")
+            table.add_column("GPU ops/step", justify="right")
     for name, cs in rows.items():
         cells = [name]
         for c, base in zip(cs, first, strict=True):
             cells += [f"{c.samples_per_s:.1f}", f"{c.samples_per_s / base.samples_per_s:.2f}x"]
             if cuda:
-                cells.append(f"{c.gpu_busy:.0%}" if c.gpu_busy is not None else "n/a")
+                cells += [f"{c.gpu.busy:.0%}", f"{c.gpu.gpu_ops:.0f}"] if c.gpu else ["n/a"] * 2
         table.add_row(*cells)
+    return table, rows
+
+
+def kernel_table(name: str, seconds: float, profile: StepProfile) -> Table:
+    """The kernels with the most device time in one step of `name`."""
+    table = Table(title=f"{name} at {seconds:g} s: kernels by device time per step")
+    for col in ("kernel", "ms/step", "calls/step"):
+        table.add_column(col, justify="left" if col == "kernel" else "right")
+    for kernel, ms, calls in profile.top:
+        shown = kernel if len(kernel) <= 90 else kernel[:87] + "..."
+        table.add_row(shown, f"{ms:.2f}", f"{calls:.0f}")
     return table
 
 
@@ -146,6 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--model", default=None, help="with --lengths (default: the profile's)")
     ap.add_argument("--batch-size", type=int, default=None, help="with --lengths (profile's)")
+    ap.add_argument(
+        "--top-kernels",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --lengths on CUDA: the N kernels with the most device time per strategy",
+    )
     args = ap.parse_args(argv)
     device = pick_device(args.device)
     console = Console() if Console().is_terminal else Console(width=160)
@@ -153,15 +177,19 @@ def main(argv: list[str] | None = None) -> int:
         profile = get_profile(args.profile)
         names = strategy_names(args.strategies) or ["partial3", "partial3+amp"]
         seconds = parse_seconds(args.lengths)
-        console.print(
-            length_table(
-                args.model or profile.model,
-                names,
-                args.batch_size or profile.train.batch_size,
-                seconds,
-                device,
-            )
+        table, rows = length_table(
+            args.model or profile.model,
+            names,
+            args.batch_size or profile.train.batch_size,
+            seconds,
+            device,
         )
+        console.print(table)
+        for name, cs in rows.items():
+            if args.top_kernels and cs[0].gpu is not None:
+                console.print(kernel_table(name, seconds[0], cs[0].gpu))
+        if args.top_kernels and device.type != "cuda":
+            console.print("--top-kernels: kernels are profiled on CUDA only; none listed")
         return 0
     results = [r for r in load_results(args.run_dir) if r.ok and r.efficiency]
     wanted = None if args.strategies is None else set(strategy_names(args.strategies))

@@ -10,6 +10,7 @@ as its training does; the others read a fixed waveform batch.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import torch
 
@@ -89,16 +90,26 @@ def batch_shape_samples(batch: Batch | CachedBatch) -> int:
     return round(batch.padded_seconds * SAMPLE_RATE / len(batch.index))
 
 
-def gpu_busy_share(
-    stepper: Stepper, batch: Batch | CachedBatch, step_s: float, steps: int = 3
-) -> float | None:
-    """Share of a step's wall time `step_s` (measured without the profiler) that the GPU spends
-    running kernels, from the profiler's device timestamps over `steps` steps; None off CUDA.
+@dataclass(frozen=True)
+class StepProfile:
+    """What the GPU did during training steps, per step, from the profiler's device clock."""
 
-    Near 1: the GPU is the limit. Well below 1: it idles between kernels, waiting for the host
-    to launch them, and a faster kernel (mixed precision) cannot shorten the step. Kernel
-    durations come from the device's clock, so the profiler's own host overhead does not
-    inflate them; overlapping kernels are counted once. None when the profiler saw no kernels."""
+    busy: float  # share of the step's wall time with a kernel running (overlaps counted once)
+    gpu_ops: float  # kernels, copies and memsets the host launched
+    top: list[tuple[str, float, float]]  # (kernel, device ms, calls), longest total first
+
+
+def profile_step(
+    stepper: Stepper, batch: Batch | CachedBatch, step_s: float, steps: int = 3, top: int = 8
+) -> StepProfile | None:
+    """Profile `steps` training steps whose wall time `step_s` was measured without the
+    profiler; None off CUDA, or when the profiler recorded no kernels (no CUPTI): unknown, not
+    idle.
+
+    A busy share near 1: the GPU is the limit. Well below 1: it idles between kernels, waiting
+    for the host to launch them, and a faster kernel (mixed precision) cannot shorten the step;
+    `gpu_ops` then says how many launches the host pays for. Durations come from the device's
+    clock, so the profiler's own host overhead does not inflate them."""
     if stepper.device.type != "cuda":
         return None
     from torch.autograd import DeviceType
@@ -109,14 +120,32 @@ def gpu_busy_share(
         for i in range(steps):
             train_step(stepper, batch, i)
         synchronize(stepper.device)
-    spans = [
-        (e.time_range.start, e.time_range.end)
+    kernels = [
+        (e.name, e.time_range.start, e.time_range.end)
         for e in prof.events()
         if e.device_type == DeviceType.CUDA
     ]
-    if not spans:  # the profiler recorded no kernels (no CUPTI here): unknown, not idle
+    if not kernels:
         return None
-    return covered(spans) / 1e6 / steps / step_s
+    return StepProfile(
+        busy=covered([(a, b) for _, a, b in kernels]) / 1e6 / steps / step_s,
+        gpu_ops=len(kernels) / steps,
+        top=top_kernels([(n, b - a) for n, a, b in kernels], steps, top),
+    )
+
+
+def top_kernels(
+    events: list[tuple[str, float]], steps: int, n: int
+) -> list[tuple[str, float, float]]:
+    """(name, duration in us) events -> the `n` names with the most device time: (name, ms per
+    step, calls per step)."""
+    totals: dict[str, list[float]] = {}
+    for name, us in events:
+        t = totals.setdefault(name, [0.0, 0])
+        t[0] += us
+        t[1] += 1
+    ranked = sorted(totals.items(), key=lambda kv: -kv[1][0])[:n]
+    return [(name, us / 1e3 / steps, calls / steps) for name, (us, calls) in ranked]
 
 
 def covered(spans: list[tuple[float, float]]) -> float:

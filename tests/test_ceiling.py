@@ -5,7 +5,7 @@ import torch
 from rich.console import Console
 
 from bench.bench_ceiling import ceilings_for, cli, length_table, parse_seconds, strategy_names
-from bench.ceiling import covered
+from bench.ceiling import covered, top_kernels
 from bench.errors import BenchError
 
 
@@ -34,9 +34,11 @@ def test_length_sweep_on_cpu_gives_a_ceiling_per_length_and_no_busy_share():
     cpu = torch.device("cpu")
     cs = ceilings_for("tiny-w2v2", "partial1", 2, [8_000, 16_000], cpu, min_seconds=0.05)
     assert len(cs) == 2
-    assert all(c.samples_per_s > 0 and c.gpu_busy is None for c in cs)
+    assert all(c.samples_per_s > 0 and c.gpu is None for c in cs)
 
-    table = length_table("tiny-w2v2", ["partial1", "partial1+amp"], 2, [0.5], cpu, min_seconds=0.05)
+    table, _ = length_table(
+        "tiny-w2v2", ["partial1", "partial1+amp"], 2, [0.5], cpu, min_seconds=0.05
+    )
     console = Console(width=200, record=True)
     console.print(table)
     text = console.export_text()
@@ -44,6 +46,19 @@ def test_length_sweep_on_cpu_gives_a_ceiling_per_length_and_no_busy_share():
     assert [c.header for c in table.columns] == ["strategy", "0.5 s: samples/s", "vs partial1"]
     rows = table.columns[2]._cells
     assert rows[0] == "1.00x" and rows[1].endswith("x")
+
+
+def test_top_kernels_rank_names_by_device_time_per_step():
+    events = [("gemm", 100.0), ("conv", 300.0), ("gemm", 150.0), ("copy", 10.0), ("conv", 100.0)]
+    # two steps: conv 400 us in 2 calls, gemm 250 us in 2 calls, copy 10 us in 1 call
+    assert top_kernels(events, steps=2, n=2) == [("conv", 0.2, 1.0), ("gemm", 0.125, 1.0)]
+    assert top_kernels([], steps=1, n=3) == []
+
+
+def test_top_kernels_off_cuda_says_none_were_profiled(capsys):
+    argv = ["--lengths", "0.5", "--strategies", "partial1", "--model", "tiny-w2v2"]
+    assert cli([*argv, "--batch-size", "1", "--top-kernels", "3"]) == 0
+    assert "profiled on CUDA only; none listed" in capsys.readouterr().out
 
 
 def test_an_unknown_strategy_is_a_clear_error(capsys):
