@@ -81,9 +81,10 @@ def _graphs(spelling="partial1"):
     return model, runner
 
 
+@pytest.mark.parametrize("spelling", ["partial1", "lora1", "head"])
 @torch.no_grad()
-def test_each_shape_is_captured_once_and_every_call_sees_its_own_batch(fake_cuda):
-    model, runner = _graphs()
+def test_each_shape_is_captured_once_and_every_call_sees_its_own_batch(fake_cuda, spelling):
+    model, runner = _graphs(spelling)
     x, mask = padded_pair()
     short = (x[:, :8_000].clone(), mask[:, :8_000].clone())
     other = (torch.randn_like(x), mask)  # the first shape again, other audio
