@@ -88,12 +88,22 @@ def length_table(
     seconds: list[float],
     device,
     min_seconds: float = 1.0,
-) -> tuple[Table, dict[str, list[LengthCeiling]]]:
+) -> tuple[Table, dict[str, list[LengthCeiling]], dict[str, str]]:
     """Ceilings of `names` at each clip length in `seconds`, against the first of `names`: the
-    table, and the ceilings behind it by strategy."""
+    table, the ceilings behind it by strategy, and why any strategy failed. A strategy that
+    cannot run here (out of memory, a capture that fails) gets its reason in its row; the others
+    are still measured."""
+    for name in names:
+        parse_strategy(name)  # a misspelt name is an error before anything is measured
     lengths = [round(s * 16_000) for s in seconds]
-    rows = {n: ceilings_for(model_name, n, batch_size, lengths, device, min_seconds) for n in names}
-    first = rows[names[0]]
+    rows: dict[str, list[LengthCeiling]] = {}
+    failed: dict[str, str] = {}
+    for name in names:
+        try:
+            rows[name] = ceilings_for(model_name, name, batch_size, lengths, device, min_seconds)
+        except (BenchError, torch.OutOfMemoryError) as exc:
+            failed[name] = f"{type(exc).__name__}: {exc}"
+    first = rows.get(names[0])
     cuda = device.type == "cuda"
     table = Table(
         title=f"ceiling by clip length: {model_name}, batch {batch_size}, on "
@@ -107,14 +117,19 @@ def length_table(
         if cuda:
             table.add_column("GPU busy", justify="right")
             table.add_column("GPU ops/step", justify="right")
-    for name, cs in rows.items():
+    per_length = 4 if cuda else 2
+    for name in names:
+        if name in failed:
+            table.add_row(name, "failed (below)", *["-"] * (per_length * len(seconds) - 1))
+            continue
         cells = [name]
-        for c, base in zip(cs, first, strict=True):
-            cells += [f"{c.samples_per_s:.1f}", f"{c.samples_per_s / base.samples_per_s:.2f}x"]
+        for i, c in enumerate(rows[name]):
+            vs = f"{c.samples_per_s / first[i].samples_per_s:.2f}x" if first else "-"
+            cells += [f"{c.samples_per_s:.1f}", vs]
             if cuda:
                 cells += [f"{c.gpu.busy:.0%}", f"{c.gpu.gpu_ops:.0f}"] if c.gpu else ["n/a"] * 2
         table.add_row(*cells)
-    return table, rows
+    return table, rows, failed
 
 
 def kernel_table(name: str, seconds: float, profile: StepProfile) -> Table:
@@ -177,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         profile = get_profile(args.profile)
         names = strategy_names(args.strategies) or ["partial3", "partial3+amp"]
         seconds = parse_seconds(args.lengths)
-        table, rows = length_table(
+        table, rows, failed = length_table(
             args.model or profile.model,
             names,
             args.batch_size or profile.train.batch_size,
@@ -190,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
                 console.print(kernel_table(name, seconds[0], cs[0].gpu))
         if args.top_kernels and device.type != "cuda":
             console.print("--top-kernels: kernels are profiled on CUDA only; none listed")
-        return 0
+        for name, why in failed.items():
+            console.print(f"[red]{name} failed:[/red] {why}", highlight=False)
+        return 1 if failed else 0
     results = [r for r in load_results(args.run_dir) if r.ok and r.efficiency]
     wanted = None if args.strategies is None else set(strategy_names(args.strategies))
     if wanted is not None:

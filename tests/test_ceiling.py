@@ -36,13 +36,13 @@ def test_length_sweep_on_cpu_gives_a_ceiling_per_length_and_no_busy_share():
     assert len(cs) == 2
     assert all(c.samples_per_s > 0 and c.gpu is None for c in cs)
 
-    table, _ = length_table(
+    table, _, failed = length_table(
         "tiny-w2v2", ["partial1", "partial1+amp"], 2, [0.5], cpu, min_seconds=0.05
     )
     console = Console(width=200, record=True)
     console.print(table)
     text = console.export_text()
-    assert "measured on CUDA only" in text
+    assert "measured on CUDA only" in text and failed == {}
     assert [c.header for c in table.columns] == ["strategy", "0.5 s: samples/s", "vs partial1"]
     rows = table.columns[2]._cells
     assert rows[0] == "1.00x" and rows[1].endswith("x")
@@ -59,6 +59,20 @@ def test_top_kernels_off_cuda_says_none_were_profiled(capsys):
     argv = ["--lengths", "0.5", "--strategies", "partial1", "--model", "tiny-w2v2"]
     assert cli([*argv, "--batch-size", "1", "--top-kernels", "3"]) == 0
     assert "profiled on CUDA only; none listed" in capsys.readouterr().out
+
+
+def test_a_strategy_that_cannot_run_here_fails_in_its_row_and_the_rest_is_measured(capsys):
+    argv = ["--lengths", "0.5", "--strategies", "partial1+graph,partial1", "--model", "tiny-w2v2"]
+    assert cli([*argv, "--batch-size", "1"]) == 1
+    out = capsys.readouterr().out
+    rows = {
+        cells[0]: cells[1:]
+        for line in out.splitlines()
+        if len(cells := [c.strip() for c in line.split("│")[1:-1]]) == 3
+    }
+    assert rows["partial1+graph"] == ["failed (below)", "-"]
+    assert float(rows["partial1"][0]) > 0 and rows["partial1"][1] == "-"  # no baseline to divide by
+    assert "partial1+graph failed: BenchError: +graph replays CUDA graphs" in out
 
 
 def test_an_unknown_strategy_is_a_clear_error(capsys):
