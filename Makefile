@@ -59,12 +59,18 @@ clean:
 
 # The one command a GPU machine runs. No install step: it must work with the packages of a
 # CUDA PyTorch image plus this checkout (the project's venv is used when there is one).
+# Every step runs even when an earlier one fails (GPU time is scarce: a failing GPU test must
+# not cost the sweep's figures); the exit code says whether any failed, and which.
 GPU_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
+GPU_RUN = PYTHONPATH=. $(GPU_PY) -m
 gpu-check:
-	PYTHONPATH=. $(GPU_PY) -m pytest tests/gpu -q -s -p no:cacheprovider
-	PYTHONPATH=. $(GPU_PY) -m bench.run --profile gpu-check --strategies all --out reports/gpu-check $(ARGS)
-	PYTHONPATH=. $(GPU_PY) -m bench.bench_ceiling reports/gpu-check
-	PYTHONPATH=. $(GPU_PY) -m bench.bench_ceiling --profile gpu-check --lengths 3,5,8 --strategies full,partial3,partial3+amp,partial3+graph,partial3+amp+graph --top-kernels 6
+	@failed=""; \
+	$(GPU_RUN) pytest tests/gpu -q -s -p no:cacheprovider || failed="$$failed gpu-tests"; \
+	$(GPU_RUN) bench.run --profile gpu-check --strategies all --out reports/gpu-check $(ARGS) || failed="$$failed sweep"; \
+	$(GPU_RUN) bench.bench_ceiling reports/gpu-check || failed="$$failed ceiling"; \
+	$(GPU_RUN) bench.bench_ceiling --profile gpu-check --lengths 3,5,8 --top-kernels 6 \
+		--strategies full,partial3,partial3+amp,partial3+graph,partial3+amp+graph || failed="$$failed lengths"; \
+	if [ -n "$$failed" ]; then echo "gpu-check: failed:$$failed"; exit 1; fi
 
 # Each strategy's ceiling (the same step on a fixed batch on the device, no loader, no meter)
 # next to what the sweep in DIR measured (default reports/quick, from `make bench` on a CPU).
