@@ -69,7 +69,7 @@ gpu-check:
 	$(GPU_RUN) bench.run --profile gpu-check --strategies all --out reports/gpu-check $(ARGS) || failed="$$failed sweep"; \
 	$(GPU_RUN) bench.bench_ceiling reports/gpu-check || failed="$$failed ceiling"; \
 	$(GPU_RUN) bench.bench_ceiling --profile gpu-check --lengths 3,5,8 --top-kernels 6 \
-		--strategies full,partial3,partial3+amp,partial3+graph,partial3+amp+graph || failed="$$failed lengths"; \
+		--strategies partial3,partial3+amp,partial3+graph,partial3+amp+graph,full || failed="$$failed lengths"; \
 	if [ -n "$$failed" ]; then echo "gpu-check: failed:$$failed"; exit 1; fi
 
 # Each strategy's ceiling (the same step on a fixed batch on the device, no loader, no meter)
