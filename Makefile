@@ -60,16 +60,20 @@ clean:
 # The one command a GPU machine runs. No install step: it must work with the packages of a
 # CUDA PyTorch image plus this checkout (the project's venv is used when there is one).
 # Every step runs even when an earlier one fails (GPU time is scarce: a failing GPU test must
-# not cost the sweep's figures); the exit code says whether any failed, and which.
+# not cost the sweep's figures), most telling first; the exit code says whether any failed, and
+# which. The second sweep is the study's prefix strategies with +graph, in a folder of its own
+# so that the first stays the `--strategies all` sweep whose wall time the issue bounds.
 GPU_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
 GPU_RUN = PYTHONPATH=. $(GPU_PY) -m
 gpu-check:
 	@failed=""; \
-	$(GPU_RUN) pytest tests/gpu -q -s -p no:cacheprovider || failed="$$failed gpu-tests"; \
 	$(GPU_RUN) bench.run --profile gpu-check --strategies all --out reports/gpu-check $(ARGS) || failed="$$failed sweep"; \
-	$(GPU_RUN) bench.bench_ceiling reports/gpu-check || failed="$$failed ceiling"; \
 	$(GPU_RUN) bench.bench_ceiling --profile gpu-check --lengths 3,5,8 --top-kernels 6 \
 		--strategies partial3,partial3+amp,partial3+graph,partial3+amp+graph,full || failed="$$failed lengths"; \
+	$(GPU_RUN) bench.run --profile gpu-check --strategies partial3+graph,partial3+amp+graph \
+		--out reports/gpu-check-graph $(ARGS) || failed="$$failed graph-sweep"; \
+	$(GPU_RUN) pytest tests/gpu -q -s -p no:cacheprovider || failed="$$failed gpu-tests"; \
+	$(GPU_RUN) bench.bench_ceiling reports/gpu-check || failed="$$failed ceiling"; \
 	if [ -n "$$failed" ]; then echo "gpu-check: failed:$$failed"; exit 1; fi
 
 # Each strategy's ceiling (the same step on a fixed batch on the device, no loader, no meter)
