@@ -133,9 +133,15 @@ class PrefixGraphs:
         self.capture_s += time.perf_counter() - t0
         return _Captured(graph, inputs, tuple(outputs))
 
+    def buffers_mib(self) -> float:
+        """Memory the graphs' own inputs and outputs hold (their intermediates share one pool)."""
+        tensors = [t for c in self.graphs.values() for t in (*c.inputs, *c.outputs)]
+        return sum(t.numel() * t.element_size() for t in tensors) / 2**20
+
     def note(self) -> str:
         """One line for the result: what ran as graphs, and what capturing cost."""
         return (
             f"+graph: the frozen prefix ran as {len(self)} CUDA graphs (one per input shape and "
-            f"precision), captured in {self.capture_s:.2f} s at their shapes' first visits"
+            f"precision), captured in {self.capture_s:.2f} s at their shapes' first visits; "
+            f"their input and output buffers hold {self.buffers_mib():.0f} MiB (in peak VRAM)"
         )

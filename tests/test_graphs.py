@@ -94,6 +94,13 @@ def test_each_shape_is_captured_once_and_every_call_sees_its_own_batch(fake_cuda
         assert torch.equal(hidden, want_hidden) and torch.equal(frames, want_frames)
     assert len(runner) == 2
     assert sorted(c.graph.replays for c in runner.graphs.values()) == [1, 3]
+    buffers = sum(
+        t.numel() * t.element_size()
+        for inputs in (padded_pair(), short)
+        for t in (*inputs, *model.frozen_features(*inputs))
+    )
+    assert runner.buffers_mib() == buffers / 2**20
+    assert "2 CUDA graphs" in runner.note()
 
 
 @torch.no_grad()
