@@ -29,7 +29,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from bench.ceiling import StepProfile, fixed_batch, measure_ceiling, profile_step
+from bench.ceiling import GpuActivity, StepProfile, fixed_batch, measure_ceiling, profile_step
 from bench.config import get_profile
 from bench.environment import describe_device, pick_device
 from bench.errors import BenchError, run_cli
@@ -43,7 +43,7 @@ from strategies import parse_strategy
 @dataclass(frozen=True)
 class LengthCeiling:
     samples_per_s: float
-    gpu: StepProfile | None  # None off CUDA, or when the profiler saw no kernels
+    profile: StepProfile
 
 
 def ceilings_for(
@@ -114,10 +114,11 @@ def length_table(
     for s in seconds:
         table.add_column(f"{s:g} s: samples/s", justify="right")
         table.add_column(f"vs {names[0]}", justify="right")
+        table.add_column("host ops/step", justify="right")
         if cuda:
             table.add_column("GPU busy", justify="right")
             table.add_column("GPU ops/step", justify="right")
-    per_length = 4 if cuda else 2
+    per_length = 5 if cuda else 3
     for name in names:
         if name in failed:
             table.add_row(name, "failed (below)", *["-"] * (per_length * len(seconds) - 1))
@@ -125,14 +126,15 @@ def length_table(
         cells = [name]
         for i, c in enumerate(rows[name]):
             vs = f"{c.samples_per_s / first[i].samples_per_s:.2f}x" if first else "-"
-            cells += [f"{c.samples_per_s:.1f}", vs]
+            cells += [f"{c.samples_per_s:.1f}", vs, f"{c.profile.host_ops:.0f}"]
             if cuda:
-                cells += [f"{c.gpu.busy:.0%}", f"{c.gpu.gpu_ops:.0f}"] if c.gpu else ["n/a"] * 2
+                gpu = c.profile.gpu
+                cells += [f"{gpu.busy:.0%}", f"{gpu.gpu_ops:.0f}"] if gpu else ["n/a"] * 2
         table.add_row(*cells)
     return table, rows, failed
 
 
-def kernel_table(name: str, seconds: float, profile: StepProfile) -> Table:
+def kernel_table(name: str, seconds: float, profile: GpuActivity) -> Table:
     """The kernels with the most device time in one step of `name`."""
     table = Table(title=f"{name} at {seconds:g} s: kernels by device time per step")
     for col in ("kernel", "ms/step", "calls/step"):
@@ -201,8 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         console.print(table)
         for name, cs in rows.items():
-            if args.top_kernels and cs[0].gpu is not None:
-                console.print(kernel_table(name, seconds[0], cs[0].gpu))
+            if args.top_kernels and cs[0].profile.gpu is not None:
+                console.print(kernel_table(name, seconds[0], cs[0].profile.gpu))
         if args.top_kernels and device.type != "cuda":
             console.print("--top-kernels: kernels are profiled on CUDA only; none listed")
         for name, why in failed.items():

@@ -91,7 +91,7 @@ def batch_shape_samples(batch: Batch | CachedBatch) -> int:
 
 
 @dataclass(frozen=True)
-class StepProfile:
+class GpuActivity:
     """What the GPU did during training steps, per step, from the profiler's device clock."""
 
     busy: float  # share of the step's wall time with a kernel running (overlaps counted once)
@@ -99,39 +99,52 @@ class StepProfile:
     top: list[tuple[str, float, float]]  # (kernel, device ms, calls), longest total first
 
 
+@dataclass(frozen=True)
+class StepProfile:
+    host_ops: float  # aten operators the host dispatched per step, nested calls included
+    gpu: GpuActivity | None  # None off CUDA, or when the profiler saw no kernels (no CUPTI)
+
+
 def profile_step(
     stepper: Stepper, batch: Batch | CachedBatch, step_s: float, steps: int = 3, top: int = 8
-) -> StepProfile | None:
-    """Profile `steps` training steps whose wall time `step_s` was measured without the
-    profiler; None off CUDA, or when the profiler recorded no kernels (no CUPTI): unknown, not
-    idle.
+) -> StepProfile:
+    """Profile `steps` training steps (one off CUDA: operator counts do not vary) whose wall
+    time `step_s` was measured without the profiler.
 
-    A busy share near 1: the GPU is the limit. Well below 1: it idles between kernels, waiting
-    for the host to launch them, and a faster kernel (mixed precision) cannot shorten the step;
-    `gpu_ops` then says how many launches the host pays for. Durations come from the device's
-    clock, so the profiler's own host overhead does not inflate them."""
-    if stepper.device.type != "cuda":
-        return None
+    `host_ops` counts what the host dispatches, on any device: on a CPU it is the proxy for a
+    GPU step's launch cost. On CUDA, a busy share near 1 says the GPU is the limit; well below
+    1, it idles between kernels, waiting for the host to launch them, and a faster kernel (mixed
+    precision) cannot shorten the step. Durations come from the device's clock, so the
+    profiler's own host overhead does not inflate them. No kernels recorded (no CUPTI) gives
+    `gpu` None: unknown, not idle."""
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
+    cuda = stepper.device.type == "cuda"
+    steps = steps if cuda else 1
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     synchronize(stepper.device)
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+    with profile(activities=activities, acc_events=True) as prof:
         for i in range(steps):
             train_step(stepper, batch, i)
         synchronize(stepper.device)
+    events = prof.events()
+    host_ops = sum(
+        1 for e in events if e.device_type == DeviceType.CPU and e.name.startswith("aten::")
+    )
     kernels = [
         (e.name, e.time_range.start, e.time_range.end)
-        for e in prof.events()
+        for e in events
         if e.device_type == DeviceType.CUDA
     ]
-    if not kernels:
-        return None
-    return StepProfile(
-        busy=covered([(a, b) for _, a, b in kernels]) / 1e6 / steps / step_s,
-        gpu_ops=len(kernels) / steps,
-        top=top_kernels([(n, b - a) for n, a, b in kernels], steps, top),
-    )
+    gpu = None
+    if kernels:
+        gpu = GpuActivity(
+            busy=covered([(a, b) for _, a, b in kernels]) / 1e6 / steps / step_s,
+            gpu_ops=len(kernels) / steps,
+            top=top_kernels([(n, b - a) for n, a, b in kernels], steps, top),
+        )
+    return StepProfile(host_ops / steps, gpu)
 
 
 def top_kernels(

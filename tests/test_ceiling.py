@@ -30,11 +30,15 @@ def test_strategies_all_means_every_strategy_in_both_modes():
     assert strategy_names(None) is None
 
 
-def test_length_sweep_on_cpu_gives_a_ceiling_per_length_and_no_busy_share():
+def test_length_sweep_on_cpu_gives_a_ceiling_and_host_ops_per_length_and_no_busy_share():
     cpu = torch.device("cpu")
     cs = ceilings_for("tiny-w2v2", "partial1", 2, [8_000, 16_000], cpu, min_seconds=0.05)
     assert len(cs) == 2
-    assert all(c.samples_per_s > 0 and c.gpu is None for c in cs)
+    assert all(c.samples_per_s > 0 and c.profile.gpu is None for c in cs)
+    # Operator counts do not depend on the clip length; autocast's casts add operators.
+    assert cs[0].profile.host_ops == cs[1].profile.host_ops > 100
+    (amp,) = ceilings_for("tiny-w2v2", "partial1+amp", 2, [8_000], cpu, min_seconds=0.05)
+    assert amp.profile.host_ops > cs[0].profile.host_ops
 
     table, _, failed = length_table(
         "tiny-w2v2", ["partial1", "partial1+amp"], 2, [0.5], cpu, min_seconds=0.05
@@ -43,7 +47,8 @@ def test_length_sweep_on_cpu_gives_a_ceiling_per_length_and_no_busy_share():
     console.print(table)
     text = console.export_text()
     assert "measured on CUDA only" in text and failed == {}
-    assert [c.header for c in table.columns] == ["strategy", "0.5 s: samples/s", "vs partial1"]
+    headers = [c.header for c in table.columns]
+    assert headers == ["strategy", "0.5 s: samples/s", "vs partial1", "host ops/step"]
     rows = table.columns[2]._cells
     assert rows[0] == "1.00x" and rows[1].endswith("x")
 
@@ -68,9 +73,9 @@ def test_a_strategy_that_cannot_run_here_fails_in_its_row_and_the_rest_is_measur
     rows = {
         cells[0]: cells[1:]
         for line in out.splitlines()
-        if len(cells := [c.strip() for c in line.split("│")[1:-1]]) == 3
+        if len(cells := [c.strip() for c in line.split("│")[1:-1]]) == 4
     }
-    assert rows["partial1+graph"] == ["failed (below)", "-"]
+    assert rows["partial1+graph"] == ["failed (below)", "-", "-"]
     assert float(rows["partial1"][0]) > 0 and rows["partial1"][1] == "-"  # no baseline to divide by
     assert "partial1+graph failed: BenchError: +graph replays CUDA graphs" in out
 

@@ -108,10 +108,11 @@ def test_gpu_busy_share_is_a_share_of_the_step():
     from bench.bench_ceiling import ceilings_for
 
     (c,) = ceilings_for("small-w2v2", "partial3+amp", 8, [48_000], torch.device("cuda"))
-    gpu = c.gpu
+    gpu = c.profile.gpu
     print(
         f"\nsmall-w2v2 partial3+amp 8 x 3 s: {c.samples_per_s:.0f} samples/s, GPU busy "
-        f"{gpu.busy:.0%}, {gpu.gpu_ops:.0f} GPU ops/step, top kernel {gpu.top[0]}"
+        f"{gpu.busy:.0%}, {gpu.gpu_ops:.0f} GPU ops/step, {c.profile.host_ops:.0f} host ops/step, "
+        f"top kernel {gpu.top[0]}"
     )
     assert gpu is not None and 0 < gpu.busy <= 1.05
     assert gpu.gpu_ops >= 1 and len(gpu.top) >= 1
