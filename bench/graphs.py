@@ -64,7 +64,10 @@ class PrefixGraphs:
         self.pool = None
         self.capture_s = 0.0  # host seconds spent capturing, over all shapes
 
-    def __len__(self) -> int:
+    @property
+    def count(self) -> int:
+        """Graphs captured so far. (A property, not `__len__`: a runner with none captured yet
+        must not be falsy where the model picks it.)"""
         return len(self.graphs)
 
     def __call__(
@@ -141,7 +144,7 @@ class PrefixGraphs:
     def note(self) -> str:
         """One line for the result: what ran as graphs, and what capturing cost."""
         return (
-            f"+graph: the frozen prefix ran as {len(self)} CUDA graphs (one per input shape and "
+            f"+graph: the frozen prefix ran as {self.count} CUDA graphs (one per input shape and "
             f"precision), captured in {self.capture_s:.2f} s at their shapes' first visits; "
             f"their input and output buffers hold {self.buffers_mib():.0f} MiB (in peak VRAM)"
         )

@@ -307,7 +307,7 @@ class SERModel(nn.Module):
         return self.forward_from(features, mask, self.frozen_prefix_layers)
 
     def forward(self, input_values: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        prefix = self.prefix_runner or self.frozen_features
+        prefix = self.frozen_features if self.prefix_runner is None else self.prefix_runner
         return self.forward_from_features(*prefix(input_values, attention_mask))
 
     def forward_from(self, hidden: torch.Tensor, mask: torch.Tensor, start: int) -> torch.Tensor:

@@ -92,7 +92,7 @@ def test_each_shape_is_captured_once_and_every_call_sees_its_own_batch(fake_cuda
         hidden, frames = runner(*inputs)
         want_hidden, want_frames = model.frozen_features(*inputs)
         assert torch.equal(hidden, want_hidden) and torch.equal(frames, want_frames)
-    assert len(runner) == 2
+    assert runner.count == 2
     assert sorted(c.graph.replays for c in runner.graphs.values()) == [1, 3]
     buffers = sum(
         t.numel() * t.element_size()
@@ -125,7 +125,7 @@ def test_a_precision_change_is_a_new_graph(fake_cuda):
             runner(x, mask)
         finally:
             torch.set_autocast_enabled("cuda", False)
-    assert len(runner) == 2
+    assert runner.count == 2
 
 
 def test_a_prefix_in_training_mode_is_refused_before_capture(fake_cuda):
@@ -135,4 +135,23 @@ def test_a_prefix_in_training_mode_is_refused_before_capture(fake_cuda):
     model.train()
     with pytest.raises(BenchError, match=r"runs in training mode.*at least one transformer layer"):
         runner(*padded_pair())
-    assert len(runner) == 0
+    assert runner.count == 0
+
+
+def test_a_training_run_through_the_graphs_equals_the_eager_run(fake_cuda, tiny_config):
+    # The whole loop: training steps, evaluation under no_grad, the best epoch restored, the
+    # test pass; each batch's prefix comes out of a (stand-in) graph.
+    from bench.setup import setup_run
+    from bench.trainer import train
+
+    eager = train(setup_run(tiny_config))
+    ctx = setup_run(tiny_config)
+    model = ctx.model
+    model.prefix_runner = PrefixGraphs(
+        _recording(model.frozen_features), model.frozen_modules(), torch.device("cuda")
+    )
+    graphed = train(ctx)
+    assert model.frozen_prefix_layers > 0 and model.prefix_runner.count >= 2
+    assert graphed.test_predictions == eager.test_predictions
+    assert [h.train_loss for h in graphed.history] == [h.train_loss for h in eager.history]
+    assert any("CUDA graphs" in n for n in graphed.notes)
