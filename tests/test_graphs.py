@@ -138,14 +138,10 @@ def test_a_prefix_in_training_mode_is_refused_before_capture(fake_cuda):
     assert runner.count == 0
 
 
-def test_a_graph_run_equals_the_eager_run(fake_cuda, tiny_config, monkeypatch):
-    # The whole run as a sweep runs it: `+graph` set up by setup_run, training steps, evaluation
-    # under no_grad, the best epoch restored, the test pass, the in-run ceiling, the result;
-    # each prefix comes out of a (stand-in) graph. Only the device check is bypassed.
-    import dataclasses
-
+@pytest.fixture
+def stand_in_graphs(fake_cuda, monkeypatch):
+    """`+graph` set up as usual, but with stand-in graphs: only the device check is bypassed."""
     from bench import model as model_module
-    from bench.worker import run_one
 
     monkeypatch.setattr(
         model_module,
@@ -154,6 +150,23 @@ def test_a_graph_run_equals_the_eager_run(fake_cuda, tiny_config, monkeypatch):
             _recording(prefix), frozen, torch.device("cuda")
         ),
     )
+
+
+def test_the_length_sweep_measures_a_graph_strategy(stand_in_graphs):
+    from bench.bench_ceiling import ceilings_for
+
+    (c,) = ceilings_for("tiny-w2v2", "partial1+amp+graph", 2, [8_000], torch.device("cpu"), 0.05)
+    assert c.samples_per_s > 0 and c.profile.host_ops > 0
+
+
+def test_a_graph_run_equals_the_eager_run(stand_in_graphs, tiny_config):
+    # The whole run as a sweep runs it: `+graph` set up by setup_run, training steps, evaluation
+    # under no_grad, the best epoch restored, the test pass, the in-run ceiling, the result;
+    # each prefix comes out of a (stand-in) graph.
+    import dataclasses
+
+    from bench.worker import run_one
+
     eager = run_one(dataclasses.replace(tiny_config, strategy="partial2"))
     graphed = run_one(dataclasses.replace(tiny_config, strategy="partial2+graph"))
     assert eager.status == graphed.status == "ok"
