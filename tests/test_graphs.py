@@ -176,3 +176,16 @@ def test_a_graph_run_equals_the_eager_run(stand_in_graphs, tiny_config):
     (note,) = [n for n in graphed.notes if "CUDA graphs" in n]
     assert int(note.split(" ran as ")[1].split()[0]) >= 2
     assert graphed.efficiency.harness_efficiency is not None
+
+
+def test_the_plan_calibrates_a_graph_strategy(stand_in_graphs):
+    from bench.batching import LengthGrid
+    from bench.config import PROFILES
+    from bench.plan.calibrate import calibrate
+
+    grid = LengthGrid.from_lengths([8_000, 12_000, 16_000])
+    cal = calibrate(
+        "partial1+amp+graph", "tiny-w2v2", PROFILES["smoke"].train, grid, 3, torch.device("cpu"),
+        points=2, point_seconds=0.1, rounds=1,
+    )  # fmt: skip
+    assert cal.train is not None and len(cal.train.points) == 2
