@@ -43,7 +43,7 @@ from strategies import parse_strategy
 @dataclass(frozen=True)
 class LengthCeiling:
     samples_per_s: float
-    profile: StepProfile
+    profile: StepProfile | None  # None when not asked for
 
 
 def ceilings_for(
@@ -53,9 +53,11 @@ def ceilings_for(
     lengths: list[int],
     device,
     min_seconds: float = 1.0,
+    profile: bool = True,
 ) -> list[LengthCeiling]:
     """Ceilings of `spelling` on `model_name` at each length in samples, one model for all
-    (random init: speed does not depend on the weights' values, and nothing is downloaded)."""
+    (random init: speed does not depend on the weights' values, and nothing is downloaded);
+    with `profile`, each also with a profile of its step (a few more steps, under the profiler)."""
     spec = parse_strategy(spelling)
     model, _ = build_model(model_name, "random", 0, spec.strategy)
     model.to(device)
@@ -67,9 +69,8 @@ def ceilings_for(
     for samples in lengths:
         batch = fixed_batch(stepper, batch_size, samples, 3, cache)
         c = measure_ceiling(stepper, batch, min_seconds=min_seconds)
-        out.append(
-            LengthCeiling(c.samples_per_s, profile_step(stepper, batch, c.seconds / c.steps))
-        )
+        step = profile_step(stepper, batch, c.seconds / c.steps) if profile else None
+        out.append(LengthCeiling(c.samples_per_s, step))
     del stepper, model
     gc.collect()
     if device.type == "cuda":
@@ -78,7 +79,8 @@ def ceilings_for(
 
 
 def ceiling_for(model_name: str, spelling: str, batch_size: int, samples: int, device) -> float:
-    return ceilings_for(model_name, spelling, batch_size, [samples], device)[0].samples_per_s
+    (c,) = ceilings_for(model_name, spelling, batch_size, [samples], device, profile=False)
+    return c.samples_per_s
 
 
 def length_table(
