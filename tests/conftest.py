@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.config import PROFILES, DataConfig, RunConfig
+from bench.result import RunResult, migrate
+from bench.results import write_result
 from bench.synthetic import SyntheticSpec, generate
 
+FIXTURES = Path(__file__).parent / "fixtures" / "results"
 TINY_SPEC = SyntheticSpec(
     n_speakers=8, clips_per_speaker=3, min_seconds=0.6, max_seconds=1.2, seed=0
 )
@@ -25,6 +30,23 @@ def padded_pair():
     mask[1, 9_000:] = 0
     x[1, 9_000:] = 0
     return x, mask
+
+
+def fixture_results() -> list[dict]:
+    """The fixture sweep as stored (schema 1): plain dicts, for tests to edit."""
+    return [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*.json"))]
+
+
+def typed(results: list[dict]) -> list[RunResult]:
+    """Stored dicts (any schema) as the report reads them."""
+    return [RunResult.from_dict(migrate(r)) for r in results]
+
+
+def write_run(folder: Path, results: list[dict]) -> Path:
+    """Write `results` in the current schema, as a sweep does."""
+    for r in typed(results):
+        write_result(folder / "results" / f"{r.strategy}__seed{r.seed}.json", r)
+    return folder
 
 
 @pytest.fixture(scope="session")

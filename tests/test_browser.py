@@ -4,7 +4,6 @@ table and the plots. The screenshots land in reports/screenshots/ for a person t
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -14,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.report import build_report, render
-from bench.result import RunResult, migrate
-from bench.results import write_result
+from tests.conftest import fixture_results, typed, write_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -23,7 +21,6 @@ pytestmark = pytest.mark.skipif(
     reason="Chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)",
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "results"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "reports" / "screenshots"
 # Headless, offline and quiet: no first-run UI, no background fetches, no GPU process needs.
 FLAGS = [
@@ -52,16 +49,6 @@ def console_messages(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if ":CONSOLE" in line]
 
 
-def typed(results: list[dict]) -> list[RunResult]:
-    return [RunResult.from_dict(migrate(r)) for r in results]
-
-
-def write_run(folder: Path, results: list[dict]) -> Path:
-    for r in typed(results):
-        write_result(folder / "results" / f"{r.strategy}__seed{r.seed}.json", r)
-    return folder
-
-
 def load_page(html: Path, profile: Path):
     """Open `html` headless, dump its live DOM, and check the browser logged nothing."""
     proc = chromium(html.as_uri(), profile, "--enable-logging=stderr", "--v=0", "--dump-dom")
@@ -73,7 +60,7 @@ def load_page(html: Path, profile: Path):
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
     os.environ.pop("GITHUB_STEP_SUMMARY", None)
-    results = [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*.json"))]
+    results = fixture_results()
     out = write_run(tmp_path_factory.mktemp("browser_run"), results)
     return render(out), results
 
@@ -120,7 +107,7 @@ def test_screenshots_show_the_table_and_the_plots(page, tmp_path):
 
 
 def test_hostile_names_cannot_inject_into_the_live_page(tmp_path):
-    results = [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*.json"))]
+    results = fixture_results()
     for r in results:
         r["data"]["name"] = '<img src=x onerror="console.log(1)">'
         if r["strategy"] == "lora":
@@ -135,7 +122,7 @@ def test_clicking_a_header_sorts_the_table(tmp_path, monkeypatch):
     the CSP hash is computed from the script as rendered, so the page still allows it."""
     import bench.report.html as html_mod
 
-    results = [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*.json"))]
+    results = fixture_results()
     keys = [c.key for c in build_report(typed(results)).table.columns]
     col = keys.index("ccc_mean") + 1
     click = f"document.querySelector('#comparison th:nth-child({col})').click();\n" * 2

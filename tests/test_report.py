@@ -11,7 +11,6 @@ import statistics
 import subprocess
 import sys
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -23,10 +22,10 @@ from bench.report.compare import FigureLimit
 from bench.report.figures import table_metrics
 from bench.report.markdown import md_escape
 from bench.report.pareto import dominates, pareto_front
-from bench.result import SCHEMA, RunResult, migrate
+from bench.result import SCHEMA
 from bench.results import write_result
+from tests.conftest import FIXTURES, fixture_results, typed, write_run
 
-FIXTURES = Path(__file__).parent / "fixtures" / "results"
 HOSTILE = "<script>alert(1)</script>"
 
 
@@ -34,23 +33,6 @@ HOSTILE = "<script>alert(1)</script>"
 def _no_step_summary(monkeypatch):
     # On GitHub Actions every render would otherwise append to the job summary.
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-
-
-def fixture_results() -> list[dict]:
-    """The fixture sweep as stored (schema 1): plain dicts, for tests to edit."""
-    return [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*.json"))]
-
-
-def typed(results: list[dict]) -> list[RunResult]:
-    """Stored dicts (any schema) as the report reads them."""
-    return [RunResult.from_dict(migrate(r)) for r in results]
-
-
-def write_run(folder: Path, results: list[dict]) -> Path:
-    """Write `results` in the current schema, as a sweep does."""
-    for r in typed(results):
-        write_result(folder / "results" / f"{r.strategy}__seed{r.seed}.json", r)
-    return folder
 
 
 @pytest.fixture(scope="module")
