@@ -35,7 +35,7 @@ from bench.environment import describe_device, pick_device
 from bench.errors import BenchError, run_cli
 from bench.model import build_model, prepare_forward
 from bench.results import load_results
-from bench.run import ALL
+from bench.run import ALL, strategy_names
 from bench.step import make_stepper, resolve_precision
 from strategies import parse_strategy
 
@@ -145,13 +145,6 @@ def kernel_table(name: str, seconds: float, profile: GpuActivity) -> Table:
         shown = kernel if len(kernel) <= 90 else kernel[:87] + "..."
         table.add_row(shown, f"{ms:.2f}", f"{calls:.0f}")
     return table
-
-
-def strategy_names(text: str | None) -> list[str] | None:
-    """--strategies as a list: `all` is every strategy of `--strategies all` in bench.run."""
-    if text is None:
-        return None
-    return list(ALL) if text.strip() == "all" else [n for n in text.split(",") if n.strip()]
 
 
 def parse_seconds(text: str) -> list[float]:

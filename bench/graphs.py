@@ -30,6 +30,17 @@ WARMUP_RUNS = 2
 Prefix = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
+def require_cuda(device: torch.device, strategies: str = "") -> None:
+    """Refuse `+graph` off CUDA. The sweep calls this before any run starts (naming its
+    `strategies`); `PrefixGraphs` calls it for every other entry point."""
+    if device.type != "cuda":
+        raise BenchError(
+            (f"{strategies}: " if strategies else "")
+            + f"+graph replays CUDA graphs and this run is on {device}; drop '+graph' or run on "
+            "a CUDA device (--device cuda)"
+        )
+
+
 @dataclass
 class _Captured:
     graph: torch.cuda.CUDAGraph
@@ -47,11 +58,7 @@ class PrefixGraphs:
     """
 
     def __init__(self, prefix: Prefix, frozen: list[nn.Module], device: torch.device):
-        if device.type != "cuda":
-            raise BenchError(
-                f"+graph replays CUDA graphs and this run is on {device}; drop '+graph' or run "
-                "on a CUDA device (--device cuda)"
-            )
+        require_cuda(device)
         trainable = [n for m in frozen for n, p in m.named_parameters() if p.requires_grad]
         if trainable:
             raise BenchError(

@@ -216,6 +216,13 @@ def consoles() -> tuple[Console, Console]:
     return (console if console.is_terminal else Console(width=200)), Console(stderr=True)
 
 
+def strategy_names(text: str | None) -> list[str] | None:
+    """--strategies as a list of spellings: `all` is ALL; None (not given) stays None."""
+    if text is None:
+        return None
+    return list(ALL) if text.strip() == "all" else [n for n in text.split(",") if n.strip()]
+
+
 def list_strategies_text() -> str:
     from strategies.registry import describe, describe_modifiers, registered
 
@@ -235,21 +242,14 @@ def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
     from strategies import parse_strategy
 
     profile = get_profile(args.profile or ("study" if torch.cuda.is_available() else "quick"))
-    names = (
-        ALL
-        if args.strategies.strip() == "all"
-        else [s for s in args.strategies.split(",") if s.strip()]
-    )
+    names = strategy_names(args.strategies)
     specs = [parse_strategy(n) for n in names]
     graphs = [s.name for s in specs if s.modifiers.graph]
     if graphs and args.launcher == "local":
         from bench.environment import pick_device
+        from bench.graphs import require_cuda
 
-        if (device := pick_device(args.device)).type != "cuda":
-            raise BenchError(
-                f"{', '.join(graphs)}: '+graph' replays CUDA graphs and this sweep runs on "
-                f"{device}; drop '+graph' or run on a CUDA device"
-            )
+        require_cuda(pick_device(args.device), ", ".join(graphs))
     models = list(dict.fromkeys(m.strip() for m in (args.model or profile.model).split(",")))
     if "" in models:
         raise BenchError(f"--model has an empty name in {args.model!r}; use a,b without blanks")
