@@ -39,12 +39,12 @@ bench-micro: install
 		--benchmark-storage=reports/benchmarks -p no:cacheprovider $(ARGS)
 
 bench-data: install
-	HF_HUB_OFFLINE=1 $(PY) -m bench.bench_data $(ARGS)
+	HF_HUB_OFFLINE=1 $(PY) -m bench.cli.data $(ARGS)
 
 # Prefix-cache write/read GB/s on this machine, and a cached epoch with the store in memory vs
 # on disk (read wait vs compute). ARGS="--gib 4 --dir /fast/disk" to size and place it.
 bench-cache: install
-	HF_HUB_OFFLINE=1 $(PY) -m bench.bench_cache $(ARGS)
+	HF_HUB_OFFLINE=1 $(PY) -m bench.cli.cache $(ARGS)
 
 lint: install
 	$(PY) -m ruff check bench strategies tests
@@ -68,18 +68,18 @@ GPU_RUN = PYTHONPATH=. $(GPU_PY) -m
 gpu-check:
 	@failed=""; \
 	$(GPU_RUN) bench.run --profile gpu-check --strategies all --out reports/gpu-check $(ARGS) || failed="$$failed sweep"; \
-	$(GPU_RUN) bench.bench_ceiling --profile gpu-check --lengths 3,5,8 --top-kernels 6 \
+	$(GPU_RUN) bench.cli.ceiling --profile gpu-check --lengths 3,5,8 --top-kernels 6 \
 		--strategies partial3,partial3+amp,partial3+graph,partial3+amp+graph,full || failed="$$failed lengths"; \
 	$(GPU_RUN) bench.run --profile gpu-check --strategies partial3+graph,partial3+amp+graph \
 		--out reports/gpu-check-graph $(ARGS) || failed="$$failed graph-sweep"; \
 	$(GPU_RUN) pytest tests/gpu -q -s -p no:cacheprovider || failed="$$failed gpu-tests"; \
-	$(GPU_RUN) bench.bench_ceiling reports/gpu-check || failed="$$failed ceiling"; \
+	$(GPU_RUN) bench.cli.ceiling reports/gpu-check || failed="$$failed ceiling"; \
 	if [ -n "$$failed" ]; then echo "gpu-check: failed:$$failed"; exit 1; fi
 
 # Each strategy's ceiling (the same step on a fixed batch on the device, no loader, no meter)
 # next to what the sweep in DIR measured (default reports/quick, from `make bench` on a CPU).
 bench-ceiling: install
-	HF_HUB_OFFLINE=1 $(PY) -m bench.bench_ceiling $(or $(DIR),reports/quick) $(ARGS)
+	HF_HUB_OFFLINE=1 $(PY) -m bench.cli.ceiling $(or $(DIR),reports/quick) $(ARGS)
 
 bench-meter: install
-	HF_HUB_OFFLINE=1 $(PY) -m bench.bench_meter $(ARGS)
+	HF_HUB_OFFLINE=1 $(PY) -m bench.cli.meter $(ARGS)

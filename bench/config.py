@@ -6,10 +6,10 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from bench.adapters.hf_options import HFOptions
-from bench.adapters.label_range import LabelRange
+from bench.data.adapters.hf_options import HFOptions
+from bench.data.adapters.label_range import LabelRange
 from bench.errors import BenchError
-from bench.synthetic import SyntheticSpec
+from bench.data.synthetic import SyntheticSpec
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class TrainConfig:
     # Multiplies each strategy's default learning rate (tuned for finetuning pretrained weights);
     # a randomly initialised backbone needs larger steps to learn anything in a few epochs.
     lr_scale: float = 1.0
-    # Decode every split into memory before training (auto: when it fits; see bench/loader.py).
+    # Decode every split into memory before training (auto: when it fits; see bench/data/loader.py).
     preload: str = "auto"
     # Learning rates rise linearly over this share of the planned steps (post-LN transformers
     # need it); gradients are clipped to max_grad_norm (None: not clipped).
@@ -135,7 +135,7 @@ def _known(cls: type, d: dict) -> dict:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which corpus a run trains on and how it is read; `bench.datasets.load_dataset` takes it."""
+    """Which corpus a run trains on and how it is read; `bench.data.datasets.load_dataset` takes it."""
 
     dataset: str
     root: str | None  # what --data-root points at (synthetic: the cache folder, optional)

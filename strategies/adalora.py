@@ -16,7 +16,7 @@ from strategies.adapters import AdapterStrategy, Selector
 from strategies.registry import register_strategy
 
 if TYPE_CHECKING:
-    from bench.model import SERModel
+    from bench.model.ser import SERModel
 
 
 @register_strategy(

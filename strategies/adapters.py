@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bench.errors import BenchError
-from bench.families import TARGET_NAMES
+from bench.model.families import TARGET_NAMES
 from strategies.base import Strategy, check_layer_count
 
 if TYPE_CHECKING:
-    from bench.model import SERModel
+    from bench.model.ser import SERModel
 
 # A peft `target_modules` regex for the given short target names (q, k, v, o, ff1, ff2) in the
 # layers the strategy adapts, spelled with the loaded backbone family's module names.

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 from bench.errors import BenchError
 
 if TYPE_CHECKING:
-    from bench.model import SERModel
+    from bench.model.ser import SERModel
 
 
 class Strategy:

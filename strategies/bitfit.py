@@ -10,7 +10,7 @@ from strategies.base import Strategy, freeze_all_but
 from strategies.registry import register_strategy
 
 if TYPE_CHECKING:
-    from bench.model import SERModel
+    from bench.model.ser import SERModel
 
 
 @register_strategy("bitfit", summary="train only the bias terms of the transformer (CNN frozen)")

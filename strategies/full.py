@@ -10,7 +10,7 @@ from strategies.base import Strategy, freeze_all_but
 from strategies.registry import register_strategy
 
 if TYPE_CHECKING:
-    from bench.model import SERModel
+    from bench.model.ser import SERModel
 
 CNN_MODES = ("frozen", "train")
 

@@ -11,7 +11,7 @@ from strategies.base import Strategy, check_layer_count
 from strategies.registry import register_strategy
 
 if TYPE_CHECKING:
-    from bench.model import SERModel
+    from bench.model.ser import SERModel
 
 
 @register_strategy(

@@ -12,8 +12,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.config import PROFILES, DataConfig, RunConfig
 from bench.result import RunResult, migrate
-from bench.results import write_result
-from bench.synthetic import SyntheticSpec, generate
+from bench.result.store import write_result
+from bench.data.synthetic import SyntheticSpec, generate
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 TINY_SPEC = SyntheticSpec(

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import bench.adapters.probe_cache as probe_cache
-from bench.adapters.label_range import parse_label_range
-from bench.datasets import DataConfig, load_dataset
+import bench.data.adapters.probe_cache as probe_cache
+from bench.data.adapters.label_range import parse_label_range
+from bench.data.datasets import DataConfig, load_dataset
 from bench.errors import BenchError
-from bench.synthetic import SyntheticSpec
+from bench.data.synthetic import SyntheticSpec
 
 SPEC = SyntheticSpec()
 

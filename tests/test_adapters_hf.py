@@ -15,17 +15,17 @@ import pytest
 import soundfile as sf
 from datasets import Audio, Dataset, DatasetDict, disable_progress_bars
 
-import bench.adapters.hf_audio as hf_audio
-import bench.adapters.probe_cache as probe_cache
-from bench.adapters.hf_options import HFOptions
-from bench.adapters.label_range import parse_label_range
-from bench.audio import TARGET_SR, load_audio
+import bench.data.adapters.hf_audio as hf_audio
+import bench.data.adapters.probe_cache as probe_cache
+from bench.data.adapters.hf_options import HFOptions
+from bench.data.adapters.label_range import parse_label_range
+from bench.data.audio import TARGET_SR, load_audio
 from bench.config import RunConfig
-from bench.datasets import DataConfig, load_dataset
+from bench.data.datasets import DataConfig, load_dataset
 from bench.errors import BenchError
-from bench.results import read_result
-from bench.run import build_parser, main, plan
-from bench.synthetic import SyntheticSpec
+from bench.result.store import read_result
+from bench.cli.run import build_parser, main, plan
+from bench.data.synthetic import SyntheticSpec
 
 disable_progress_bars()  # save_to_disk draws one per split
 

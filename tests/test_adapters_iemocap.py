@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bench.datasets import DataConfig, load_dataset
+from bench.data.datasets import DataConfig, load_dataset
 from bench.errors import BenchError
-from bench.synthetic import SyntheticSpec
+from bench.data.synthetic import SyntheticSpec
 
 
 @pytest.fixture(autouse=True)

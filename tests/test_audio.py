@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bench.audio import (
+from bench.data.audio import (
     TARGET_SR,
     AudioProblem,
     crop,

@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModel, Wav2Vec2ConformerConfig
 
-from bench.backbones import (
+from bench.model.backbones import (
     CONFIG_OVERRIDES,
     KNOWN_ARCHITECTURES,
     PRESETS,
@@ -19,8 +19,8 @@ from bench.backbones import (
     parameter_count,
 )
 from bench.errors import BenchError
-from bench.families import FAMILIES, TARGET_NAMES
-from bench.model import SERModel, build_model
+from bench.model.families import FAMILIES, TARGET_NAMES
+from bench.model.ser import SERModel, build_model
 from strategies import parse_strategy
 from tests.conftest import padded_pair as _inputs
 
@@ -219,7 +219,7 @@ def test_every_known_architecture_is_a_supported_family():
 
 @pytest.fixture(scope="module")
 def smoke_corpus(synth_dir):
-    from bench.datasets import DataConfig, load_dataset
+    from bench.data.datasets import DataConfig, load_dataset
     from tests.conftest import TINY_SPEC
 
     return load_dataset(DataConfig("synthetic", str(synth_dir), False, TINY_SPEC), 0)
@@ -232,7 +232,7 @@ def test_a_saved_checkpoint_of_every_family_trains_in_the_smoke_setup(
     """`--model DIR --weights pretrained` with full, partial2+amp+cache and lora."""
     import dataclasses
 
-    from bench import worker
+    from bench.train import worker
 
     monkeypatch.setenv("SERBENCH_PREFIX_CACHE", str(tmp_path / "cache"))
     arch = PRESETS[name]

@@ -7,8 +7,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from bench.adapters.base import Utterance
-from bench.batching import (
+from bench.data.adapters.base import Utterance
+from bench.data.batching import (
     AudioDataset,
     bucket_batches,
     collate,
@@ -16,9 +16,9 @@ from bench.batching import (
     padding_fraction,
     random_batches,
 )
-from bench.bench_data import msp_like_durations, padding_figures
+from bench.cli.data import msp_like_durations, padding_figures
 from bench.result import Efficiency, RunResult, ThroughputReport
-from bench.results import write_result
+from bench.result.store import write_result
 
 
 def _lengths(n: int, seed: int = 0) -> list[int]:
@@ -113,7 +113,7 @@ def test_loader_with_workers_delivers_what_the_main_process_does(clips):
 
 def test_bench_data_prints_padding_throughput_and_the_ratio_to_training(tmp_path, capsys):
     """`make bench-data`, shrunk: figures come out, and --results compares with a full run."""
-    from bench.bench_data import main
+    from bench.cli.data import main
 
     results = tmp_path / "run" / "results"
     results.mkdir(parents=True)

@@ -13,16 +13,16 @@ import pytest
 import torch
 
 import bench.cache.prefix as prefix_mod
-from bench.batching import AudioDataset, bucket_batches, collate
+from bench.data.batching import AudioDataset, bucket_batches, collate
 from bench.cache import StoreWriter, open_store, prepare_caches, resolve_place
 from bench.cache.key import FORMAT_VERSION
 from bench.cache.prefetch import prefetched
 from bench.cache.store import CacheInvalid, DeviceStore
-from bench.datasets import DataConfig, load_dataset
+from bench.data.datasets import DataConfig, load_dataset
 from bench.errors import BenchError
-from bench.model import build_model
-from bench.setup import setup_run
-from bench.trainer import train
+from bench.model.ser import build_model
+from bench.train.setup import setup_run
+from bench.train.trainer import train
 from strategies import parse_strategy
 
 CPU = torch.device("cpu")
@@ -387,7 +387,7 @@ def test_open_rejects_an_index_for_another_key(tmp_path):
 
 
 def test_bench_cache_measures_every_store_figure(tmp_path):
-    from bench.bench_cache import store_throughput
+    from bench.cli.cache import store_throughput
 
     r = store_throughput(tmp_path, gib=0.002, dim=64, batch_size=4, seed=0)
     assert r["clips"] > 1 and r["store_gib"] >= 0.002

@@ -4,8 +4,8 @@ import pytest
 import torch
 from rich.console import Console
 
-from bench.bench_ceiling import ceilings_for, cli, length_table, parse_seconds, strategy_names
-from bench.ceiling import covered, top_kernels
+from bench.cli.ceiling import ceilings_for, cli, length_table, parse_seconds, strategy_names
+from bench.train.ceiling import covered, top_kernels
 from bench.errors import BenchError
 
 
@@ -23,7 +23,7 @@ def test_lengths_must_be_positive_seconds():
 
 
 def test_strategies_all_means_every_strategy_in_both_modes():
-    from bench.run import ALL
+    from bench.cli.run import ALL
 
     assert strategy_names("all") == ALL
     assert strategy_names("full,lora") == ["full", "lora"]

@@ -8,8 +8,8 @@ import pytest
 
 from bench.errors import BenchError
 from bench.result import SCHEMA
-from bench.results import read_result
-from bench.run import main, parse_seeds
+from bench.result.store import read_result
+from bench.cli.run import main, parse_seeds
 
 
 def test_unknown_strategy_exits_2_listing_valid_names(capsys):
@@ -60,7 +60,7 @@ def test_seeds_parse_as_count_or_list():
 
 def test_module_help_runs():
     out = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "bench.cli.run", "--help"], capture_output=True, text=True, check=True
     )
     assert "--strategies" in out.stdout and "--list-strategies" in out.stdout
 
@@ -134,8 +134,8 @@ def test_out_of_range_overrides_exit_2(capsys, args, message):
 
 
 def test_folds_are_a_sweep_dimension_with_their_own_result_files():
-    from bench.run import build_parser, parse_folds, plan
-    from bench.sweep import planned_runs
+    from bench.cli.run import build_parser, parse_folds, plan
+    from bench.launch.local import planned_runs
 
     assert parse_folds("1-5") == [1, 2, 3, 4, 5] and parse_folds("1,3") == [1, 3]
     argv = "--dataset iemocap --folds 1-3 --seeds 2 --strategies full,lora --profile smoke"
@@ -163,7 +163,7 @@ def test_bad_folds_or_launch_flags_exit_2(capsys, args, message):
 
 
 def test_a_model_list_plans_every_backbone_x_strategy(tmp_path):
-    from bench.run import build_parser, plan
+    from bench.cli.run import build_parser, plan
 
     args = build_parser().parse_args(
         ["--profile", "smoke", "--model", "tiny-w2v2,tiny-wavlm", "--strategies", "full,lora"]
@@ -187,7 +187,7 @@ def test_an_unsupported_family_in_the_model_list_exits_2(tmp_path, capsys):
 
 
 def test_weights_default_to_the_profiles_and_the_flag_overrides_them():
-    from bench.run import build_parser, plan
+    from bench.cli.run import build_parser, plan
 
     def weights(*argv):
         configs, _ = plan(build_parser().parse_args(["--strategies", "full", *argv]))

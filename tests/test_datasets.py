@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bench.adapters.hf_options import HFOptions
-from bench.adapters.label_range import parse_label_range
-from bench.datasets import ADAPTERS, DataConfig, load_dataset
+from bench.data.adapters.hf_options import HFOptions
+from bench.data.adapters.label_range import parse_label_range
+from bench.data.datasets import ADAPTERS, DataConfig, load_dataset
 from bench.errors import BenchError
-from bench.results import read_result
-from bench.run import build_parser, main, plan
-from bench.synthetic import SyntheticSpec
-from bench.worker import run_one
+from bench.result.store import read_result
+from bench.cli.run import build_parser, main, plan
+from bench.data.synthetic import SyntheticSpec
+from bench.train.worker import run_one
 
 SPEC = SyntheticSpec()
 

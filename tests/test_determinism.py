@@ -1,4 +1,4 @@
-from bench.worker import run_one
+from bench.train.worker import run_one
 
 
 def test_same_seed_same_strategy_gives_identical_ccc(tiny_config):

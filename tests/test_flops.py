@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.backbones import PRESETS
-from bench.flops import cnn_lengths, peak_tflops, train_flops_per_clip
-from bench.model import build_model
+from bench.model.backbones import PRESETS
+from bench.model.flops import cnn_lengths, peak_tflops, train_flops_per_clip
+from bench.model.ser import build_model
 from strategies import parse_strategy
 
 

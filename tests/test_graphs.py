@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from bench.errors import BenchError
-from bench.graphs import PrefixGraphs
-from bench.model import build_model
+from bench.model.graphs import PrefixGraphs
+from bench.model.ser import build_model
 from strategies import parse_strategy
 from tests.conftest import padded_pair
 
@@ -141,7 +141,7 @@ def test_a_prefix_in_training_mode_is_refused_before_capture(fake_cuda):
 @pytest.fixture
 def stand_in_graphs(fake_cuda, monkeypatch):
     """`+graph` set up as usual, but with stand-in graphs: only the device check is bypassed."""
-    from bench import model as model_module
+    from bench.model import ser as model_module
 
     monkeypatch.setattr(
         model_module,
@@ -153,7 +153,7 @@ def stand_in_graphs(fake_cuda, monkeypatch):
 
 
 def test_the_length_sweep_measures_a_graph_strategy(stand_in_graphs):
-    from bench.bench_ceiling import ceilings_for
+    from bench.cli.ceiling import ceilings_for
 
     (c,) = ceilings_for("tiny-w2v2", "partial1+amp+graph", 2, [8_000], torch.device("cpu"), 0.05)
     assert c.samples_per_s > 0 and c.profile.host_ops > 0
@@ -165,7 +165,7 @@ def test_a_graph_run_equals_the_eager_run(stand_in_graphs, tiny_config):
     # each prefix comes out of a (stand-in) graph.
     import dataclasses
 
-    from bench.worker import run_one
+    from bench.train.worker import run_one
 
     eager = run_one(dataclasses.replace(tiny_config, strategy="partial2"))
     graphed = run_one(dataclasses.replace(tiny_config, strategy="partial2+graph"))
@@ -179,7 +179,7 @@ def test_a_graph_run_equals_the_eager_run(stand_in_graphs, tiny_config):
 
 
 def test_the_plan_calibrates_a_graph_strategy(stand_in_graphs):
-    from bench.batching import LengthGrid
+    from bench.data.batching import LengthGrid
     from bench.config import PROFILES
     from bench.plan.calibrate import calibrate
 

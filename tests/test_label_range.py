@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from bench.adapters.label_range import LabelRange, parse_label_range
+from bench.data.adapters.label_range import LabelRange, parse_label_range
 from bench.config import RunConfig
 from bench.errors import BenchError
-from bench.run import build_parser, main, plan
+from bench.cli.run import build_parser, main, plan
 
 
 @pytest.mark.parametrize(

@@ -20,8 +20,8 @@ from rich.console import Console
 from bench.launch import LaunchOptions, launch_sweep
 from bench.launch.options import SlurmOptions
 from bench.meter.nvml import process_tree
-from bench.results import read_result
-from bench.sweep import planned_runs
+from bench.result.store import read_result
+from bench.launch.local import planned_runs
 
 
 def _cluster_answers() -> str | None:

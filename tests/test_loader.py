@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from bench.batching import (
+from bench.data.batching import (
     FRAME_RECEPTIVE,
     FRAME_STRIDE,
     AudioDataset,
@@ -20,9 +20,9 @@ from bench.batching import (
     frames_of,
     padding_fraction,
 )
-from bench.bench_data import msp_like_durations
-from bench.datasets import DataConfig, load_dataset
-from bench.loader import prepare_loaders
+from bench.cli.data import msp_like_durations
+from bench.data.datasets import DataConfig, load_dataset
+from bench.data.loader import prepare_loaders
 from tests.conftest import TINY_SPEC
 
 
@@ -75,7 +75,7 @@ def test_preloaded_items_equal_decoded_ones(synth_dir):
 
 
 def test_preload_on_more_than_memory_holds_is_refused(synth_dir, monkeypatch):
-    from bench import loader as loader_mod
+    from bench.data import loader as loader_mod
     from bench.errors import BenchError
 
     monkeypatch.setattr(loader_mod, "available_memory_bytes", lambda: 1000)

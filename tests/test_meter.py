@@ -11,7 +11,7 @@ import torch
 
 from bench.errors import BenchError
 from bench.meter import MemoryTracker, StepTimer
-from bench.results import read_result
+from bench.result.store import read_result
 
 
 class FakeNVML:

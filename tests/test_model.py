@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from bench.errors import BenchError
-from bench.model import build_model, load_backbone
+from bench.model.ser import build_model, load_backbone
 from strategies import parse_strategy
 from tests.conftest import padded_pair as _inputs
 
@@ -86,7 +86,7 @@ def test_gradient_checkpointing_gives_the_same_gradients():
 
 
 def test_compile_runs_on_cpu_and_refuses_clearly_without_a_compiler(monkeypatch):
-    from bench.model import compile_model
+    from bench.model.ser import compile_model
 
     model, _ = build_model("tiny-w2v2", "random", 0, parse_strategy("partial1").strategy)
     model.eval()
@@ -104,7 +104,7 @@ def test_compile_runs_on_cpu_and_refuses_clearly_without_a_compiler(monkeypatch)
 
 
 def test_forward_computes_the_prefix_through_the_models_prefix_runner():
-    # +graph installs a runner (bench/graphs.py, CUDA only); the model must route its frozen
+    # +graph installs a runner (bench/model/graphs.py, CUDA only); the model must route its frozen
     # prefix through it, and gradients must still reach the trainable layers.
     model, _ = build_model("tiny-w2v2", "random", 0, parse_strategy("partial1").strategy)
     model.train()
@@ -127,8 +127,8 @@ def test_forward_computes_the_prefix_through_the_models_prefix_runner():
 
 
 def test_graph_refuses_a_cpu_device_and_a_trainable_prefix():
-    from bench.graphs import PrefixGraphs
-    from bench.model import prepare_forward
+    from bench.model.graphs import PrefixGraphs
+    from bench.model.ser import prepare_forward
 
     spec = parse_strategy("partial1+graph")
     model, _ = build_model("tiny-w2v2", "random", 0, spec.strategy)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from bench.batching import LengthGrid, bucket_batches, frames_of
+from bench.data.batching import LengthGrid, bucket_batches, frames_of
 from bench.config import PROFILES, DataConfig, RunConfig
-from bench.datasets import load_dataset
+from bench.data.datasets import load_dataset
 from bench.errors import BenchError
 from bench.plan import cli
 from bench.plan.build import _cache_builds, make_plan
@@ -22,8 +22,8 @@ from bench.plan.corpus import from_corpus, msp_like
 from bench.plan.fit import fit_lengths
 from bench.plan.project import project, store_bytes
 from bench.result import DataInfo, Metrics, RunResult
-from bench.results import result_path, write_result
-from bench.worker import run_one
+from bench.result.store import result_path, write_result
+from bench.train.worker import run_one
 
 LENGTHS = [16_000, 32_000, 48_000, 64_000, 80_000]
 
@@ -245,8 +245,8 @@ def test_confirm_asks_only_on_a_terminal(monkeypatch):
 
 
 def test_run_plan_first_stops_when_declined(tmp_path, monkeypatch, one_thread, synth_dir):
-    import bench.plan.cli as plan_cli
-    from bench.run import main
+    import bench.cli.plan as plan_cli
+    from bench.cli.run import main
 
     monkeypatch.setenv("SERBENCH_PREFIX_CACHE", str(tmp_path / "prefix"))
     monkeypatch.setattr(plan_cli, "confirm", lambda console, yes: False)

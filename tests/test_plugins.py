@@ -9,7 +9,7 @@ import pytest
 
 import strategies.registry as registry
 from bench.errors import BenchError
-from bench.run import main
+from bench.cli.run import main
 from strategies import parse_strategy
 
 PLUGIN = textwrap.dedent(
@@ -70,7 +70,7 @@ def test_an_installed_plugin_is_listed_and_parsed(fresh_registry, capsys):
 def test_a_plugin_trains_through_the_normal_path(fresh_registry, tiny_config):
     import dataclasses
 
-    from bench.worker import run_one
+    from bench.train.worker import run_one
 
     _install(fresh_registry, "serbench_lastffn", "serbench_lastffn", PLUGIN, "serbench_lastffn")
     result = run_one(dataclasses.replace(tiny_config, strategy="lastffn"))

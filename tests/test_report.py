@@ -17,13 +17,13 @@ from rich.console import Console
 
 from bench.errors import BenchError
 from bench.report import build_report, console_table, render
-from bench.report.cli import main
+from bench.cli.report import main
 from bench.report.compare import FigureLimit
 from bench.report.figures import table_metrics
 from bench.report.markdown import md_escape
 from bench.report.pareto import dominates, pareto_front
 from bench.result import SCHEMA
-from bench.results import write_result
+from bench.result.store import write_result
 from tests.conftest import FIXTURES, fixture_results, typed, write_run
 
 HOSTILE = "<script>alert(1)</script>"
@@ -628,7 +628,7 @@ def _two_backbones() -> list[dict]:
 
 
 def test_several_backbones_get_a_row_per_backbone_and_strategy(tmp_path):
-    from bench.results import result_path
+    from bench.result.store import result_path
 
     results = _two_backbones()
     for r in results:

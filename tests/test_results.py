@@ -15,7 +15,7 @@ from bench.result import (
     migrate,
     result_figures,
 )
-from bench.results import (
+from bench.result.store import (
     load_results,
     read_result,
     result_path,

@@ -12,12 +12,12 @@ import pytest
 import torch
 from transformers import AutoModel, Wav2Vec2Config, Wav2Vec2Model
 
-import bench.setup
-from bench import worker
-from bench.backbones import CONFIG_OVERRIDES, architecture_config
-from bench.datasets import DataConfig, load_dataset
+import bench.train.setup
+from bench.train import worker
+from bench.model.backbones import CONFIG_OVERRIDES, architecture_config
+from bench.data.datasets import DataConfig, load_dataset
 from bench.errors import BenchError
-from bench.model import SERModel, build_model, count_parameters
+from bench.model.ser import SERModel, build_model, count_parameters
 from strategies import list_strategies, parse_strategy, register_strategy
 from strategies.registry import describe, registered
 
@@ -168,7 +168,7 @@ def test_strategy_runs_in_the_smoke_setup_and_trains_only_what_it_says(
         built["before"] = {n: p.detach().clone() for n, p in model.named_parameters()}
         return model, loaded
 
-    monkeypatch.setattr(bench.setup, "build_model", build_and_keep)
+    monkeypatch.setattr(bench.train.setup, "build_model", build_and_keep)
     spec = parse_strategy(spelling)
     result = worker.run_one(
         dataclasses.replace(tiny_config, strategy=spec.name), corpus=smoke_corpus

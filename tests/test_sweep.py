@@ -10,9 +10,9 @@ import time
 import torch
 from rich.console import Console
 
-from bench.results import read_result, result_path, write_result
-from bench.sweep import interrupted_result, run_sweep
-from bench.worker import run_guarded
+from bench.result.store import read_result, result_path, write_result
+from bench.launch.local import interrupted_result, run_sweep
+from bench.train.worker import run_guarded
 
 
 def test_a_failing_run_becomes_a_result_and_the_sweep_goes_on(tiny_config, tmp_path):
@@ -44,7 +44,7 @@ def test_cuda_oom_is_reported_as_oom(tiny_config, monkeypatch):
     def boom(cfg, progress):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr("bench.worker.run_one", boom)
+    monkeypatch.setattr("bench.train.worker.run_one", boom)
     result = run_guarded(tiny_config)
     assert result.status == "oom" and "Tried to allocate 2.00 GiB" in result.error
     assert any("--batch-size" in n for n in result.notes)
@@ -54,7 +54,7 @@ def test_an_exception_keeps_its_traceback(tiny_config, monkeypatch):
     def broken(cfg, progress):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr("bench.worker.run_one", broken)
+    monkeypatch.setattr("bench.train.worker.run_one", broken)
     result = run_guarded(tiny_config)
     assert result.status == "failed" and result.error == "ZeroDivisionError: division by zero"
     assert "ZeroDivisionError" in result.traceback
@@ -75,7 +75,7 @@ def test_ctrl_c_keeps_finished_results_and_marks_the_partial_run(tmp_path, synth
     cmd = [
         sys.executable,
         "-m",
-        "bench.run",
+        "bench.cli.run",
         "--profile",
         "smoke",
         "--strategies",
@@ -110,7 +110,7 @@ def _exit_one(cfg_dict, path, events, log):
 
 
 def test_a_run_that_exits_with_code_1_names_the_code_and_its_log(tiny_config, tmp_path):
-    from bench.sweep import run_one_isolated
+    from bench.launch.local import run_one_isolated
 
     path = result_path(tmp_path, "partial2", 0)
     result = run_one_isolated(tiny_config, path, lambda e: None, target=_exit_one)
@@ -124,10 +124,10 @@ def test_a_run_that_exits_with_code_1_names_the_code_and_its_log(tiny_config, tm
 def test_a_diverged_run_is_written_marked_and_reported(tiny_config, tmp_path, monkeypatch):
     import math
 
-    import bench.worker
+    import bench.train.worker
     from bench.report import render
 
-    real_train = bench.worker.train
+    real_train = bench.train.worker.train
 
     def nan_ccc(*args, **kwargs):
         out = real_train(*args, **kwargs)
@@ -135,7 +135,7 @@ def test_a_diverged_run_is_written_marked_and_reported(tiny_config, tmp_path, mo
         out.test_ccc_mean = math.nan
         return out
 
-    monkeypatch.setattr(bench.worker, "train", nan_ccc)
+    monkeypatch.setattr(bench.train.worker, "train", nan_ccc)
     result = run_guarded(tiny_config.with_train(max_epochs=1))
     assert result.status == "diverged" and "non-finite test CCC" in result.error
     path = result_path(tmp_path, "partial2", 0)
@@ -158,7 +158,7 @@ def test_a_run_dies_with_its_sweep(tmp_path, synth_dir):
         pytest.skip("parent-death signals are Linux only")
     out = tmp_path / "run"
     env = {**os.environ, "SERBENCH_CACHE": str(synth_dir), "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "bench.run", "--profile", "smoke", "--strategies", "partial1"]
+    cmd = [sys.executable, "-m", "bench.cli.run", "--profile", "smoke", "--strategies", "partial1"]
     cmd += ["--epochs", "500", "--out", str(out), "--quiet"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = out / "logs" / "partial1__seed0.log"

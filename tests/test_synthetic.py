@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import bench.synthetic as synthetic
-from bench.acoustic_baseline import FEATURES, acoustic_features, cross_validated_ccc
-from bench.audio import normalize
-from bench.synthetic import SyntheticSpec, generate, synthesize
+import bench.data.synthetic as synthetic
+from bench.data.acoustic_baseline import FEATURES, acoustic_features, cross_validated_ccc
+from bench.data.audio import normalize
+from bench.data.synthetic import SyntheticSpec, generate, synthesize
 
 
 def _mean_features(latent, n=6):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from bench import wavfile
+from bench.data import wavfile
 
 
 def test_round_trip_matches_soundfile(tmp_path):

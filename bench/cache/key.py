@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from bench.cache.store import temp_path
-from bench.synthetic import default_cache_dir as serbench_cache_root
+from bench.data.synthetic import default_cache_dir as serbench_cache_root
 
 FORMAT_VERSION = 1  # bump when the store layout or the meaning of a key component changes
 _FINGERPRINTS = "audio-fingerprints.json"

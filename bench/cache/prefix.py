@@ -19,9 +19,9 @@ import torch
 import torchaudio
 import transformers
 
-import bench.audio
-from bench.audio import sf as soundfile  # the stdlib stand-in where the package is missing
-from bench.batching import AudioDataset, LengthGrid, collate, frames_of, make_loader
+import bench.data.audio
+from bench.data.audio import sf as soundfile  # the stdlib stand-in where the package is missing
+from bench.data.batching import AudioDataset, LengthGrid, collate, frames_of, make_loader
 from bench.cache.key import (
     FORMAT_VERSION,
     AudioFingerprints,
@@ -108,7 +108,7 @@ class CacheView:
             pin=pin,
             min_rows=frames_of(padded) if self.grid else 0,
         )
-        sr = bench.audio.TARGET_SR
+        sr = bench.data.audio.TARGET_SR
         targets = self.targets[indices]  # on the host; CachedBatch.to copies it without a sync
         return CachedBatch(
             hidden,
@@ -197,7 +197,7 @@ def _plan(
         store_dtype=store_dtype,
         # Everything between a file and the model input: decoding, resampling, normalising,
         # cropping. Editing that code (or upgrading the libraries) invalidates every store.
-        preprocessing=source_digest(bench.audio, AudioDataset, collate)
+        preprocessing=source_digest(bench.data.audio, AudioDataset, collate)
         + f" torchaudio {torchaudio.__version__} soundfile {soundfile.__version__}",
         model_code=hashlib.sha256(model.code_fingerprint().encode()).hexdigest()
         + f" torch {torch.__version__} transformers {transformers.__version__}",

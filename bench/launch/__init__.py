@@ -1,4 +1,4 @@
-"""Where a sweep's runs execute: `local` (bench.sweep, one run at a time), `gpus` (one run per GPU
+"""Where a sweep's runs execute: `local` (bench.launch.local, one run at a time), `gpus` (one run per GPU
 of this machine at a time) or `slurm` (one array task per run), the last two through submitit.
 
 Every launcher resumes the same way (runs already finished ok with the same configuration are
@@ -17,8 +17,8 @@ from bench.launch.monitor import Followed, follow, own_result
 from bench.launch.options import LaunchOptions, add_launch_arguments, launch_options
 from bench.launch.task import RunTask
 from bench.result import RunResult
-from bench.results import write_result
-from bench.sweep import (
+from bench.result.store import write_result
+from bench.launch.local import (
     PlannedRun,
     interrupted_result,
     planned_runs,

@@ -1,7 +1,7 @@
 """One run as a submitit job, and the result of a job that could not write its own.
 
 `RunTask` is what the gpus and slurm launchers submit. It runs inside the job's process and
-supervises the run exactly as the local launcher does (`bench.sweep.run_one_isolated`: a fresh
+supervises the run exactly as the local launcher does (`bench.launch.local.run_one_isolated`: a fresh
 process, a crash becomes a result), and it turns the scheduler's stop signals into results:
 Slurm warns with USR2 `signal_delay_s` before the time limit (submitit's `--signal`) and sends
 SIGTERM at the limit, on preemption and on `scancel`. The first such signal stops the run and
@@ -24,7 +24,7 @@ from pathlib import Path
 from bench.config import RunConfig
 from bench.launch.options import slurm_duration_s
 from bench.result import RunResult
-from bench.results import write_result
+from bench.result.store import write_result
 
 # Slurm checks time limits and sends --signal on a coarse tick: "the signal may be sent up to 60
 # seconds earlier than specified" (sbatch(1)). A stop this close to the limit is the limit.
@@ -112,7 +112,7 @@ class RunTask:
     signal_delay_s: float = 0.0
 
     def __call__(self) -> str:
-        from bench.sweep import interrupted_result, run_one_isolated
+        from bench.launch.local import interrupted_result, run_one_isolated
 
         cfg = RunConfig.from_dict(self.config)
         path = Path(self.result_path)
@@ -184,7 +184,7 @@ def _stop_signals(classify: Callable[[int], tuple[str, str]]) -> Iterator[set[st
 def lost_task_result(cfg: RunConfig, launch: dict, state: str) -> RunResult:
     """The result of a job that ended (scheduler state `state`) without writing one: killed
     outright, out of host memory, its node lost. Names the state, the job's log and its end."""
-    from bench.sweep import interrupted_result, log_tail
+    from bench.launch.local import interrupted_result, log_tail
 
     status = {"TIMEOUT": "timeout", "PREEMPTED": "preempted"}.get(state, "failed")
     log = launch.get("log")

@@ -1,5 +1,5 @@
 import sys
 
-from bench.plan.cli import main
+from bench.cli.plan import main
 
 sys.exit(main())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from bench.batching import LengthGrid
+from bench.data.batching import LengthGrid
 from bench.cache.key import default_cache_dir
 from bench.cache.prefix import resolve_place
 from bench.config import RunConfig

@@ -1,6 +1,6 @@
 """Calibration: time one strategy's work at a few padded lengths, on this machine.
 
-For each length: the training step (`bench.step.train_step` through `bench.ceiling`, the same
+For each length: the training step (`bench.train.step.train_step` through `bench.train.ceiling`, the same
 step every run times), its first visit (what a new input shape costs once), the evaluation
 forward pass, and, for a cached strategy, the frozen prefix that builds the cache. On CUDA, the
 allocator's peak at the longest length (and at half the batch, to find the largest batch that
@@ -19,13 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bench.batching import LengthGrid
-from bench.ceiling import fixed_batch, measure_ceiling
+from bench.data.batching import LengthGrid
+from bench.train.ceiling import fixed_batch, measure_ceiling
 from bench.config import TrainConfig
 from bench.meter.timing import synchronize
-from bench.model import build_model, prepare_forward
+from bench.model.ser import build_model, prepare_forward
 from bench.plan.fit import LengthFit, fit_lengths
-from bench.step import Stepper, forward, make_stepper, resolve_precision, train_step
+from bench.train.step import Stepper, forward, make_stepper, resolve_precision, train_step
 from strategies import parse_strategy
 
 MIB = 2**20

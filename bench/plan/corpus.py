@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.adapters.base import SPLITS, Corpus
-from bench.audio import TARGET_SR
-from bench.batching import AudioDataset
+from bench.data.adapters.base import SPLITS, Corpus
+from bench.data.audio import TARGET_SR
+from bench.data.batching import AudioDataset
 from bench.errors import BenchError
-from bench.synthetic import SPLIT_FRACTIONS
+from bench.data.synthetic import SPLIT_FRACTIONS
 
 MSP_LIKE_MAX = 2_000_000  # clips; a typo's guard, ~18x MSP-Podcast
 
@@ -63,7 +63,7 @@ def from_corpus(corpus: Corpus, max_seconds: float | None) -> PlanCorpus:
 
 def msp_like(n_clips: int, max_seconds: float | None, seed: int = 0) -> PlanCorpus:
     """`n_clips` durations drawn like MSP-Podcast's, split 70/15/15; no audio exists."""
-    from bench.bench_data import msp_like_durations
+    from bench.cli.data import msp_like_durations
 
     if not 1 <= n_clips <= MSP_LIKE_MAX:
         raise BenchError(f"--msp-like takes a clip count from 1 to {MSP_LIKE_MAX}, not {n_clips}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.batching import frames_of
+from bench.data.batching import frames_of
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from bench.batching import LengthGrid, bucket_batches, frames_of
+from bench.data.batching import LengthGrid, bucket_batches, frames_of
 from bench.cache.prefix import STORE_DTYPES
 from bench.cache.store import DTYPES
 from bench.config import TrainConfig

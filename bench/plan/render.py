@@ -11,7 +11,7 @@ from rich.table import Table
 
 from bench.plan.build import Plan
 from bench.plan.project import Figure
-from bench.results import load_results
+from bench.result.store import load_results
 
 
 def duration(seconds: float) -> str:

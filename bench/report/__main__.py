@@ -1,3 +1,3 @@
-from bench.report.cli import main
+from bench.cli.report import main
 
 raise SystemExit(main())

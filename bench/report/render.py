@@ -17,7 +17,7 @@ from bench.report.plots import Plot, all_plots
 from bench.report.recommend import DEFAULT_TOLERANCE
 from bench.report.rows import label_by_model
 from bench.result import RunResult
-from bench.results import load_results
+from bench.result.store import load_results
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,7 @@ class RunResult:
     traceback: str | None = None
     pid: int | None = None
     exitcode: int | None = None  # of a run process that ended without writing its result
-    log: str | None = None  # the run's output (bench/results.py:log_path)
+    log: str | None = None  # the run's output (bench/result/store.py:log_path)
     launch: Mapping[str, Any] | None = None  # how a scheduler ran it (Slurm job id, log, ...)
     migrated_from_schema: int | None = None
 

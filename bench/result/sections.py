@@ -217,7 +217,7 @@ class CacheReport:
 
 @dataclass(frozen=True)
 class Ceiling:
-    """The bare-loop ceiling: the same step on one fixed batch on the device (bench/ceiling.py)."""
+    """The bare-loop ceiling: the same step on one fixed batch on the device (bench/train/ceiling.py)."""
 
     samples_per_s: float = 0.0
     batch_size: int = 0

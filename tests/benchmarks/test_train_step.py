@@ -1,6 +1,6 @@
 """One training step per strategy on the tiny model (pytest-benchmark; `make bench-micro`).
 
-The run is set up by `bench.setup.setup_run` and the step is `bench.step.train_step`, as in a
+The run is set up by `bench.train.setup.setup_run` and the step is `bench.train.step.train_step`, as in a
 sweep (loss scaling, warm-up schedule, clipping, the strategy's `after_step`, the head's learning
 rate), on the fixed batch the ceiling uses. In the normal test run benchmarks are disabled and
 each step runs once, as a test that it works.
@@ -12,10 +12,10 @@ import itertools
 import pytest
 import torch
 
-from bench.ceiling import fixed_batch
-from bench.run import ALL
-from bench.setup import setup_run
-from bench.step import train_step
+from bench.train.ceiling import fixed_batch
+from bench.cli.run import ALL
+from bench.train.setup import setup_run
+from bench.train.step import train_step
 
 STRATEGIES = ALL  # what `--strategies all` runs
 

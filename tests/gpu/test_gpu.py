@@ -39,7 +39,7 @@ def test_nvml_sees_this_process_allocate_a_gibibyte():
 
 
 def test_amp_resolves_to_bf16_where_the_gpu_has_it_else_fp16_with_loss_scaling():
-    from bench.step import resolve_precision
+    from bench.train.step import resolve_precision
 
     p = resolve_precision("auto", torch.device("cuda"))
     if torch.cuda.is_bf16_supported():
@@ -56,7 +56,7 @@ def test_amp_resolves_to_bf16_where_the_gpu_has_it_else_fp16_with_loss_scaling()
 def test_one_training_run_per_precision_on_the_gpu(tiny_config, spelling):
     import dataclasses
 
-    from bench.worker import run_one
+    from bench.train.worker import run_one
 
     cfg = dataclasses.replace(tiny_config, strategy=spelling, device="cuda").with_train(
         max_epochs=3
@@ -89,7 +89,7 @@ def test_cuda_device_order_matches_nvml_by_uuid():
 
 
 def test_plan_measures_memory_at_the_longest_bucket_and_the_largest_batch():
-    from bench.batching import LengthGrid
+    from bench.data.batching import LengthGrid
     from bench.config import PROFILES
     from bench.plan.calibrate import calibrate
 
@@ -105,7 +105,7 @@ def test_plan_measures_memory_at_the_longest_bucket_and_the_largest_batch():
 
 
 def test_gpu_busy_share_is_a_share_of_the_step():
-    from bench.bench_ceiling import ceilings_for
+    from bench.cli.ceiling import ceilings_for
 
     (c,) = ceilings_for("small-w2v2", "partial3+amp", 8, [48_000], torch.device("cuda"))
     gpu = c.profile.gpu
@@ -122,8 +122,8 @@ def test_gpu_busy_share_is_a_share_of_the_step():
 @pytest.mark.parametrize("amp", ["", "+amp"])
 def test_graph_replay_computes_what_the_eager_prefix_computes(amp):
     # small-w2v2: the GroupNorm CNN of wav2vec2-base, so the masked first norm is captured too.
-    from bench.model import build_model, prepare_forward
-    from bench.step import resolve_precision
+    from bench.model.ser import build_model, prepare_forward
+    from bench.train.step import resolve_precision
     from strategies import parse_strategy
 
     device = torch.device("cuda")

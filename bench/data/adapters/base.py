@@ -1,0 +1,154 @@
+"""The plain data an adapter produces: listed rows, problems found, and the validated corpus."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bench.data.synthetic import SyntheticSpec
+
+if TYPE_CHECKING:  # both import this module for the data they produce
+    from bench.data.adapters.hf_options import HFOptions
+    from bench.data.adapters.label_range import LabelRange
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """Everything that selects which clips a run sees, besides the corpus itself."""
+
+    seed: int = 0  # seeds the split of manifests that have none
+    strict: bool = False  # any bad row is an error instead of a skipped, counted row
+    fold: int | None = None  # IEMOCAP: the session held out for test (1-5)
+    test_set: str | None = None  # MSP-Podcast: which Split_Set is the test set (Test1, Test2)
+    synthetic: SyntheticSpec = field(default_factory=SyntheticSpec)
+    label_range: LabelRange | None = None  # csv, hf: the labels' scale (--label-range)
+    hf: HFOptions | None = None  # hf: which columns and splits to read
+
+
+@dataclass(frozen=True)
+class LabelScale:
+    """A corpus' native label range; labels are mapped linearly onto [-1, 1] for training."""
+
+    low: float
+    high: float
+    origin: str  # where the range comes from, for the report
+
+    def to_unit(self, value: float) -> float:
+        return 2.0 * (value - self.low) / (self.high - self.low) - 1.0
+
+    def contains(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+    def span(self) -> str:
+        return f"{self.low:g} to {self.high:g}"
+
+    def describe(self) -> str:
+        return f"{self.span()} ({self.origin}), mapped to [-1, 1]"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One utterance as the corpus lists it, before any check."""
+
+    where: str  # "file:line", names the row in every message about it
+    path: str  # absolute audio path
+    values: tuple[str, ...]  # raw label text, one per listing dimension, native scale
+    group: str  # the corpus' own split tag: csv split, MSP Split_Set, IEMOCAP session
+    speaker: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a row was left out. `kind` is one of a few fixed words, so problems can be counted."""
+
+    where: str
+    kind: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What an adapter read from a corpus' label files; no audio has been opened yet."""
+
+    name: str
+    source: str
+    dimensions: tuple[str, ...]
+    scale: LabelScale
+    rows: tuple[Row, ...]
+    problems: tuple[Problem, ...] = ()  # rows the label files themselves got wrong
+    left_out: str = ""  # rows not used on purpose (another test set), said in the summary
+    scales: tuple[LabelScale, ...] = ()  # one per dimension where they differ; () = `scale` for all
+
+    def scale_of(self, i: int) -> LabelScale:
+        """The scale of dimension `i` (an index into `dimensions`)."""
+        return self.scales[i] if self.scales else self.scale
+
+    def describe_scale(self) -> str:
+        """The label scale in words, per dimension where they differ."""
+        scales = [self.scale_of(i) for i in range(len(self.dimensions))]
+        if len(set(scales)) <= 1:
+            return (scales[0] if scales else self.scale).describe()
+        spans = ", ".join(f"{d} {s.span()}" for d, s in zip(self.dimensions, scales, strict=True))
+        return f"{spans} ({scales[0].origin}), mapped to [-1, 1]"
+
+
+# Given the rows that passed every check: the split of each ("" leaves a row out) and a sentence
+# saying how splits were made.
+SplitRule = Callable[[list[Row]], tuple[list[str], str]]
+
+
+@dataclass(frozen=True)
+class Utterance:
+    path: str  # absolute
+    labels: tuple[float, ...]  # one per corpus dimension, mapped to [-1, 1]
+    split: str
+    speaker: str
+    seconds: float  # duration before any crop
+
+
+def count_kinds(problems: tuple[Problem, ...] | list[Problem]) -> dict[str, int]:
+    return dict(Counter(p.kind for p in problems).most_common())
+
+
+@dataclass(frozen=True)
+class Corpus:
+    name: str
+    source: str  # manifest path or corpus folder
+    dimensions: tuple[str, ...]
+    scale: str  # the corpus' native label scale, in words
+    utterances: tuple[Utterance, ...]
+    problems: tuple[Problem, ...] = ()  # every row left out as bad input
+    split_rule: str = ""  # how train/val/test were made, in words
+    label_ranges: tuple[tuple[float, float], ...] = ()  # native (low, high) per dimension
+
+    @property
+    def skipped(self) -> tuple[str, ...]:
+        """One message per row left out as bad input: `file:line: what is wrong`."""
+        return tuple(str(p) for p in self.problems)
+
+    def split(self, name: str) -> list[Utterance]:
+        return [u for u in self.utterances if u.split == name]
+
+    def summary(self) -> dict:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "dimensions": list(self.dimensions),
+            "scale": self.scale,
+            "label_range": {
+                d: list(r) for d, r in zip(self.dimensions, self.label_ranges, strict=True)
+            },
+            "split_rule": self.split_rule,
+            "n_utterances": {s: len(self.split(s)) for s in SPLITS},
+            "hours": round(sum(u.seconds for u in self.utterances) / 3600, 4),
+            "skipped_rows": len(self.problems),
+            "skipped_by_reason": count_kinds(self.problems),
+            "skipped_reasons": list(self.skipped[:20]),
+        }
