@@ -1,4 +1,8 @@
-"""Profiles and the resolved configuration of one run, as plain frozen dataclasses."""
+"""Profiles and the resolved configuration of one run, as plain frozen dataclasses: what to
+train on (`DataConfig`), how to train (`TrainConfig`, and `Modifiers`, how a strategy's run
+executes: precision, caching, checkpointing, compilation, CUDA graphs), how to measure
+(`MeterConfig`), all in one `RunConfig`. A leaf of the import graph: it imports only option
+types."""
 
 from __future__ import annotations
 
@@ -8,8 +12,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 from bench.data.adapters.hf_options import HFOptions
 from bench.data.adapters.label_range import LabelRange
-from bench.errors import BenchError
 from bench.data.synthetic import SyntheticSpec
+from bench.errors import BenchError
 
 
 @dataclass(frozen=True)
@@ -220,3 +224,35 @@ class RunConfig:
 
     def with_data(self, **changes) -> RunConfig:
         return replace(self, data=replace(self.data, **changes))
+
+
+# Modifiers: orthogonal switches that compose with any strategy where they make sense; parsed
+# from a strategy's spelling by `strategies.registry`.
+
+PRECISIONS = ("fp32", "auto", "fp16", "bf16")
+CACHE_DTYPES = ("fp16", "bf16", "fp32")  # fp32 exists for exactness checks; fp16 is the default
+COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
+
+
+@dataclass(frozen=True)
+class Modifiers:
+    precision: str = "fp32"  # fp32 | auto (fp16 on CUDA, bf16 elsewhere) | fp16 | bf16
+    cache: bool = False
+    cache_dtype: str = "fp16"  # how cached hidden states are stored
+    ckpt: bool = False  # gradient checkpointing of the trainable transformer layers
+    compile: str | None = None  # torch.compile backend, None = eager PyTorch
+    graph: bool = False  # replay the frozen prefix as CUDA graphs, one per input shape
+
+    def spelling(self) -> str:
+        parts = []
+        if self.precision != "fp32":
+            parts.append("amp" if self.precision == "auto" else f"amp:{self.precision}")
+        if self.cache:
+            parts.append("cache" if self.cache_dtype == "fp16" else f"cache:{self.cache_dtype}")
+        if self.ckpt:
+            parts.append("ckpt")
+        if self.compile is not None:
+            parts.append("compile" if self.compile == "inductor" else f"compile:{self.compile}")
+        if self.graph:
+            parts.append("graph")
+        return "".join("+" + p for p in parts)

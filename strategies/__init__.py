@@ -7,9 +7,9 @@ imports them and registers itself; this package imports the built-in families (i
 """
 
 # ruff: noqa: I001, F401
+from bench.config import Modifiers
 from strategies.base import Strategy
 from strategies.registry import (
-    Modifiers,
     StrategySpec,
     list_strategies,
     parse_strategy,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, TypeVar
 
+from bench.config import CACHE_DTYPES, COMPILE_BACKENDS, Modifiers
 from bench.errors import BenchError
 
 ENTRY_POINT_GROUP = "serbench.strategies"
@@ -93,35 +94,6 @@ def list_strategies(pattern: str = "*") -> list[str]:
 
 # ---------------------------------------------------------------------------------------------
 # Modifiers: orthogonal switches that compose with any strategy where they make sense.
-
-PRECISIONS = ("fp32", "auto", "fp16", "bf16")
-CACHE_DTYPES = ("fp16", "bf16", "fp32")  # fp32 exists for exactness checks; fp16 is the default
-COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
-
-
-@dataclass(frozen=True)
-class Modifiers:
-    precision: str = "fp32"  # fp32 | auto (fp16 on CUDA, bf16 elsewhere) | fp16 | bf16
-    cache: bool = False
-    cache_dtype: str = "fp16"  # how cached hidden states are stored
-    ckpt: bool = False  # gradient checkpointing of the trainable transformer layers
-    compile: str | None = None  # torch.compile backend, None = eager PyTorch
-    graph: bool = False  # replay the frozen prefix as CUDA graphs, one per input shape
-
-    def spelling(self) -> str:
-        parts = []
-        if self.precision != "fp32":
-            parts.append("amp" if self.precision == "auto" else f"amp:{self.precision}")
-        if self.cache:
-            parts.append("cache" if self.cache_dtype == "fp16" else f"cache:{self.cache_dtype}")
-        if self.ckpt:
-            parts.append("ckpt")
-        if self.compile is not None:
-            parts.append("compile" if self.compile == "inductor" else f"compile:{self.compile}")
-        if self.graph:
-            parts.append("graph")
-        return "".join("+" + p for p in parts)
-
 
 # name -> (argument syntax, one line of what it does); printed by --list-strategies.
 MODIFIER_HELP = {

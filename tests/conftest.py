@@ -11,9 +11,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.config import PROFILES, DataConfig, RunConfig
+from bench.data.synthetic import SyntheticSpec, generate
 from bench.result import RunResult, migrate
 from bench.result.store import write_result
-from bench.data.synthetic import SyntheticSpec, generate
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 TINY_SPEC = SyntheticSpec(

@@ -9,8 +9,8 @@ import soundfile as sf
 import bench.data.adapters.probe_cache as probe_cache
 from bench.data.adapters.label_range import parse_label_range
 from bench.data.datasets import DataConfig, load_dataset
-from bench.errors import BenchError
 from bench.data.synthetic import SyntheticSpec
+from bench.errors import BenchError
 
 SPEC = SyntheticSpec()
 

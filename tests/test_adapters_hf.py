@@ -17,15 +17,16 @@ from datasets import Audio, Dataset, DatasetDict, disable_progress_bars
 
 import bench.data.adapters.hf_audio as hf_audio
 import bench.data.adapters.probe_cache as probe_cache
+from bench.cli.args import configs_from_args
+from bench.cli.run import build_parser, main
+from bench.config import RunConfig
 from bench.data.adapters.hf_options import HFOptions
 from bench.data.adapters.label_range import parse_label_range
 from bench.data.audio import TARGET_SR, load_audio
-from bench.config import RunConfig
 from bench.data.datasets import DataConfig, load_dataset
+from bench.data.synthetic import SyntheticSpec
 from bench.errors import BenchError
 from bench.result.store import read_result
-from bench.cli.run import build_parser, main, plan
-from bench.data.synthetic import SyntheticSpec
 
 disable_progress_bars()  # save_to_disk draws one per split
 
@@ -312,7 +313,7 @@ def test_the_flags_reach_every_run_and_survive_the_result_json(tmp_path):
          "--label-columns", "valence=EmoVal,arousal=EmoAct", "--speaker-column", "spk",
          "--hf-splits", "train=train,val=validation,test=test", "--out", str(tmp_path)]
     )  # fmt: skip
-    (cfg,), _ = plan(args)
+    (cfg,), _ = configs_from_args(args)
     assert cfg.data.hf == HFOptions(
         "audio",
         (("arousal", "EmoAct"), ("valence", "EmoVal")),

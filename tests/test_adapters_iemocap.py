@@ -7,8 +7,8 @@ import pytest
 import soundfile as sf
 
 from bench.data.datasets import DataConfig, load_dataset
-from bench.errors import BenchError
 from bench.data.synthetic import SyntheticSpec
+from bench.errors import BenchError
 
 
 @pytest.fixture(autouse=True)

@@ -9,8 +9,8 @@ import pytest
 import soundfile as sf
 
 from bench.data.datasets import DataConfig, load_dataset
-from bench.errors import BenchError
 from bench.data.synthetic import SyntheticSpec
+from bench.errors import BenchError
 
 COLUMNS = ["FileName", "EmoClass", "EmoAct", "EmoVal", "EmoDom", "SpkrID", "Gender", "Split_Set"]
 SPLIT_SETS = ["Train"] * 4 + ["Development"] * 2 + ["Test1"] * 2 + ["Test2"] * 2

@@ -10,6 +10,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModel, Wav2Vec2ConformerConfig
 
+from bench.errors import BenchError
 from bench.model.backbones import (
     CONFIG_OVERRIDES,
     KNOWN_ARCHITECTURES,
@@ -18,7 +19,6 @@ from bench.model.backbones import (
     load_backbone,
     parameter_count,
 )
-from bench.errors import BenchError
 from bench.model.families import FAMILIES, TARGET_NAMES
 from bench.model.ser import SERModel, build_model
 from strategies import parse_strategy

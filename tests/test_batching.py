@@ -16,7 +16,7 @@ from bench.data.batching import (
     padding_fraction,
     random_batches,
 )
-from bench.cli.data import msp_like_durations, padding_figures
+from bench.data.durations import msp_like_durations, padding_figures
 from bench.result import Efficiency, RunResult, ThroughputReport
 from bench.result.store import write_result
 

@@ -13,11 +13,11 @@ import pytest
 import torch
 
 import bench.cache.prefix as prefix_mod
-from bench.data.batching import AudioDataset, bucket_batches, collate
 from bench.cache import StoreWriter, open_store, prepare_caches, resolve_place
 from bench.cache.key import FORMAT_VERSION
 from bench.cache.prefetch import prefetched
 from bench.cache.store import CacheInvalid, DeviceStore
+from bench.data.batching import AudioDataset, bucket_batches, collate
 from bench.data.datasets import DataConfig, load_dataset
 from bench.errors import BenchError
 from bench.model.ser import build_model

@@ -4,9 +4,10 @@ import pytest
 import torch
 from rich.console import Console
 
-from bench.cli.ceiling import ceilings_for, cli, length_table, parse_seconds, strategy_names
-from bench.train.ceiling import covered, top_kernels
+from bench.cli.args import strategy_names
+from bench.cli.ceiling import ceilings_for, length_table, main, parse_seconds
 from bench.errors import BenchError
+from bench.train.ceiling import covered, top_kernels
 
 
 def test_covered_counts_overlapping_spans_once():
@@ -23,7 +24,7 @@ def test_lengths_must_be_positive_seconds():
 
 
 def test_strategies_all_means_every_strategy_in_both_modes():
-    from bench.cli.run import ALL
+    from bench.cli.args import ALL
 
     assert strategy_names("all") == ALL
     assert strategy_names("full,lora") == ["full", "lora"]
@@ -62,13 +63,13 @@ def test_top_kernels_rank_names_by_device_time_per_step():
 
 def test_top_kernels_off_cuda_says_none_were_profiled(capsys):
     argv = ["--lengths", "0.5", "--strategies", "partial1", "--model", "tiny-w2v2"]
-    assert cli([*argv, "--batch-size", "1", "--top-kernels", "3"]) == 0
+    assert main([*argv, "--batch-size", "1", "--top-kernels", "3"]) == 0
     assert "profiled on CUDA only; none listed" in capsys.readouterr().out
 
 
 def test_a_strategy_that_cannot_run_here_fails_in_its_row_and_the_rest_is_measured(capsys):
     argv = ["--lengths", "0.5", "--strategies", "partial1+graph,partial1", "--model", "tiny-w2v2"]
-    assert cli([*argv, "--batch-size", "1"]) == 1
+    assert main([*argv, "--batch-size", "1"]) == 1
     out = capsys.readouterr().out
     rows = {
         cells[0]: cells[1:]
@@ -81,5 +82,5 @@ def test_a_strategy_that_cannot_run_here_fails_in_its_row_and_the_rest_is_measur
 
 
 def test_an_unknown_strategy_is_a_clear_error(capsys):
-    assert cli(["--lengths", "1", "--strategies", "nope", "--model", "tiny-w2v2"]) == 2
+    assert main(["--lengths", "1", "--strategies", "nope", "--model", "tiny-w2v2"]) == 2
     assert "unknown strategy 'nope'" in capsys.readouterr().err

@@ -6,10 +6,11 @@ import sys
 
 import pytest
 
+from bench.cli.args import parse_seeds
+from bench.cli.run import main
 from bench.errors import BenchError
 from bench.result import SCHEMA
 from bench.result.store import read_result
-from bench.cli.run import main, parse_seeds
 
 
 def test_unknown_strategy_exits_2_listing_valid_names(capsys):
@@ -60,7 +61,10 @@ def test_seeds_parse_as_count_or_list():
 
 def test_module_help_runs():
     out = subprocess.run(
-        [sys.executable, "-m", "bench.cli.run", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "bench.cli.run", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "--strategies" in out.stdout and "--list-strategies" in out.stdout
 
@@ -134,13 +138,14 @@ def test_out_of_range_overrides_exit_2(capsys, args, message):
 
 
 def test_folds_are_a_sweep_dimension_with_their_own_result_files():
-    from bench.cli.run import build_parser, parse_folds, plan
-    from bench.launch.local import planned_runs
+    from bench.cli.args import configs_from_args, parse_folds
+    from bench.cli.run import build_parser
+    from bench.launch.isolated import planned_runs
 
     assert parse_folds("1-5") == [1, 2, 3, 4, 5] and parse_folds("1,3") == [1, 3]
     argv = "--dataset iemocap --folds 1-3 --seeds 2 --strategies full,lora --profile smoke"
     args = build_parser().parse_args([*argv.split(), "--data-root", "/nowhere"])
-    configs, out = plan(args)
+    configs, out = configs_from_args(args)
     assert len(configs) == 2 * 3 * 2
     assert {(c.seed, c.data.fold) for c in configs} == {(s, f) for s in (0, 1) for f in (1, 2, 3)}
     paths = {r.path.name for r in planned_runs(configs, out)}
@@ -163,12 +168,13 @@ def test_bad_folds_or_launch_flags_exit_2(capsys, args, message):
 
 
 def test_a_model_list_plans_every_backbone_x_strategy(tmp_path):
-    from bench.cli.run import build_parser, plan
+    from bench.cli.args import configs_from_args
+    from bench.cli.run import build_parser
 
     args = build_parser().parse_args(
         ["--profile", "smoke", "--model", "tiny-w2v2,tiny-wavlm", "--strategies", "full,lora"]
     )
-    configs, _ = plan(args)
+    configs, _ = configs_from_args(args)
     assert [(c.model, c.strategy) for c in configs] == [
         ("tiny-w2v2", "full"),
         ("tiny-w2v2", "lora"),
@@ -187,10 +193,11 @@ def test_an_unsupported_family_in_the_model_list_exits_2(tmp_path, capsys):
 
 
 def test_weights_default_to_the_profiles_and_the_flag_overrides_them():
-    from bench.cli.run import build_parser, plan
+    from bench.cli.args import configs_from_args
+    from bench.cli.run import build_parser
 
     def weights(*argv):
-        configs, _ = plan(build_parser().parse_args(["--strategies", "full", *argv]))
+        configs, _ = configs_from_args(build_parser().parse_args(["--strategies", "full", *argv]))
         return {c.weights for c in configs}
 
     # gpu-check is random init by design: no run asks the hub (offline, that cost 23 s a run).

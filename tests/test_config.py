@@ -4,11 +4,11 @@ import dataclasses
 import json
 from pathlib import Path
 
-from bench.data.adapters.label_range import parse_label_range
 from bench.config import DataConfig, MeterConfig, RunConfig, TrainConfig
+from bench.data.adapters.label_range import parse_label_range
+from bench.data.synthetic import SyntheticSpec
 from bench.report.frame import replicate_of
 from bench.result import RunResult, migrate
-from bench.data.synthetic import SyntheticSpec
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results" / "full__seed0.json"
 

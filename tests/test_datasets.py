@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from bench.cli.args import configs_from_args
+from bench.cli.run import build_parser, main
 from bench.data.adapters.hf_options import HFOptions
 from bench.data.adapters.label_range import parse_label_range
 from bench.data.datasets import ADAPTERS, DataConfig, load_dataset
+from bench.data.synthetic import SyntheticSpec
 from bench.errors import BenchError
 from bench.result.store import read_result
-from bench.cli.run import build_parser, main, plan
-from bench.data.synthetic import SyntheticSpec
 from bench.train.worker import run_one
 
 SPEC = SyntheticSpec()
@@ -132,7 +133,7 @@ def test_label_range_gives_the_same_ccc_as_a_prescaled_manifest(tmp_path, monkey
     }
     results = {}
     for name, args in runs.items():
-        (cfg,), _ = plan(build_parser().parse_args([*common, *args]))
+        (cfg,), _ = configs_from_args(build_parser().parse_args([*common, *args]))
         results[name] = run_one(cfg)
     assert results["native"].metrics.ccc == results["scaled"].metrics.ccc
     native_data = results["native"].data

@@ -179,8 +179,8 @@ def test_a_graph_run_equals_the_eager_run(stand_in_graphs, tiny_config):
 
 
 def test_the_plan_calibrates_a_graph_strategy(stand_in_graphs):
-    from bench.data.batching import LengthGrid
     from bench.config import PROFILES
+    from bench.data.batching import LengthGrid
     from bench.plan.calibrate import calibrate
 
     grid = LengthGrid.from_lengths([8_000, 12_000, 16_000])

@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from bench.data.adapters.label_range import LabelRange, parse_label_range
+from bench.cli.args import configs_from_args
+from bench.cli.run import build_parser, main
 from bench.config import RunConfig
+from bench.data.adapters.label_range import LabelRange, parse_label_range
 from bench.errors import BenchError
-from bench.cli.run import build_parser, main, plan
 
 
 @pytest.mark.parametrize(
@@ -58,7 +59,7 @@ def test_the_flag_reaches_every_run_and_survives_the_result_json(tmp_path):
         ["--dataset", "csv", "--data-root", "m.csv", "--profile", "smoke", "--seeds", "2",
          "--strategies", "full", "--label-range=arousal=1,7;valence=-1,1", "--out", str(tmp_path)]
     )  # fmt: skip
-    configs, _ = plan(args)
+    configs, _ = configs_from_args(args)
     assert {c.data.label_range for c in configs} == {
         LabelRange(None, (("arousal", 1.0, 7.0), ("valence", -1.0, 1.0)))
     }

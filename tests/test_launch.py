@@ -28,12 +28,12 @@ from bench.launch.gpus import (
     local_starter,
     pythonpath_setup,
 )
+from bench.launch.isolated import planned_runs
 from bench.launch.options import add_launch_arguments, launch_options, parse_slurm_time
 from bench.launch.slurm import sbatch_parameters
 from bench.launch.task import RunTask, stop_status
 from bench.meter.nvml import process_tree
 from bench.result.store import read_result
-from bench.launch.local import planned_runs
 
 FAKE_GPUS = ["7", "9"]  # CUDA_VISIBLE_DEVICES values; nothing here touches CUDA
 

@@ -18,10 +18,10 @@ import pytest
 from rich.console import Console
 
 from bench.launch import LaunchOptions, launch_sweep
+from bench.launch.isolated import planned_runs
 from bench.launch.options import SlurmOptions
 from bench.meter.nvml import process_tree
 from bench.result.store import read_result
-from bench.launch.local import planned_runs
 
 
 def _cluster_answers() -> str | None:

@@ -20,8 +20,8 @@ from bench.data.batching import (
     frames_of,
     padding_fraction,
 )
-from bench.cli.data import msp_like_durations
 from bench.data.datasets import DataConfig, load_dataset
+from bench.data.durations import msp_like_durations
 from bench.data.loader import prepare_loaders
 from tests.conftest import TINY_SPEC
 

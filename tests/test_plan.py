@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from bench.data.batching import LengthGrid, bucket_batches, frames_of
+from bench.cli import plan as cli
+from bench.cli.planning import confirm
 from bench.config import PROFILES, DataConfig, RunConfig
+from bench.data.batching import LengthGrid, bucket_batches, frames_of
 from bench.data.datasets import load_dataset
 from bench.errors import BenchError
-from bench.plan import cli
 from bench.plan.build import _cache_builds, make_plan
 from bench.plan.calibrate import Calibration, MemoryProbe, calibration_lengths
 from bench.plan.corpus import from_corpus, msp_like
@@ -232,24 +233,24 @@ def test_confirm_asks_only_on_a_terminal(monkeypatch):
     console = Console()
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
-    assert cli.confirm(console, yes=False)  # nobody to ask: go on
+    assert confirm(console, yes=False)  # nobody to ask: go on
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
     monkeypatch.setattr(console, "input", lambda prompt: "n")
-    assert not cli.confirm(console, yes=False)
-    assert cli.confirm(console, yes=True)
+    assert not confirm(console, yes=False)
+    assert confirm(console, yes=True)
     monkeypatch.setattr(console, "input", lambda prompt: "y")
-    assert cli.confirm(console, yes=False)
+    assert confirm(console, yes=False)
     monkeypatch.setenv("CI", "true")
     monkeypatch.setattr(console, "input", lambda prompt: pytest.fail("asked in CI"))
-    assert cli.confirm(console, yes=False)
+    assert confirm(console, yes=False)
 
 
 def test_run_plan_first_stops_when_declined(tmp_path, monkeypatch, one_thread, synth_dir):
-    import bench.cli.plan as plan_cli
+    import bench.cli.run as run_command
     from bench.cli.run import main
 
     monkeypatch.setenv("SERBENCH_PREFIX_CACHE", str(tmp_path / "prefix"))
-    monkeypatch.setattr(plan_cli, "confirm", lambda console, yes: False)
+    monkeypatch.setattr(run_command, "confirm", lambda console, yes: False)
     out = tmp_path / "run"
     argv = [
         "--profile", "smoke", "--data-root", str(synth_dir), "--strategies", "partial1",

@@ -8,8 +8,8 @@ import textwrap
 import pytest
 
 import strategies.registry as registry
-from bench.errors import BenchError
 from bench.cli.run import main
+from bench.errors import BenchError
 from strategies import parse_strategy
 
 PLUGIN = textwrap.dedent(

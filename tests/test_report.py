@@ -15,9 +15,9 @@ from html.parser import HTMLParser
 import pytest
 from rich.console import Console
 
+from bench.cli.report import main
 from bench.errors import BenchError
 from bench.report import build_report, console_table, render
-from bench.cli.report import main
 from bench.report.compare import FigureLimit
 from bench.report.figures import table_metrics
 from bench.report.markdown import md_escape

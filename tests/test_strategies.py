@@ -13,11 +13,11 @@ import torch
 from transformers import AutoModel, Wav2Vec2Config, Wav2Vec2Model
 
 import bench.train.setup
-from bench.train import worker
-from bench.model.backbones import CONFIG_OVERRIDES, architecture_config
 from bench.data.datasets import DataConfig, load_dataset
 from bench.errors import BenchError
+from bench.model.backbones import CONFIG_OVERRIDES, architecture_config
 from bench.model.ser import SERModel, build_model, count_parameters
+from bench.train import worker
 from strategies import list_strategies, parse_strategy, register_strategy
 from strategies.registry import describe, registered
 

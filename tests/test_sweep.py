@@ -10,8 +10,9 @@ import time
 import torch
 from rich.console import Console
 
+from bench.launch.isolated import interrupted_result
+from bench.launch.local import run_sweep
 from bench.result.store import read_result, result_path, write_result
-from bench.launch.local import interrupted_result, run_sweep
 from bench.train.worker import run_guarded
 
 
@@ -102,7 +103,7 @@ def test_ctrl_c_keeps_finished_results_and_marks_the_partial_run(tmp_path, synth
     assert read_result(result_path(out, "partial2", 0)) is None  # never started
 
 
-def _exit_one(cfg_dict, path, events, log):
+def _exit_one(run, cfg_dict, path, events, log):
     """A run process that dies before writing its result (what an uncaught error does)."""
     with open(log, "w") as fh:
         fh.write("Traceback (most recent call last):\nImportError: planted\n")
@@ -110,7 +111,7 @@ def _exit_one(cfg_dict, path, events, log):
 
 
 def test_a_run_that_exits_with_code_1_names_the_code_and_its_log(tiny_config, tmp_path):
-    from bench.launch.local import run_one_isolated
+    from bench.launch.isolated import run_one_isolated
 
     path = result_path(tmp_path, "partial2", 0)
     result = run_one_isolated(tiny_config, path, lambda e: None, target=_exit_one)

@@ -20,22 +20,15 @@ import torch
 from torch import nn
 
 from bench.cache.store import temp_path
-from bench.data.synthetic import default_cache_dir as serbench_cache_root
+from bench.paths import prefix_cache_root
 
 FORMAT_VERSION = 1  # bump when the store layout or the meaning of a key component changes
 _FINGERPRINTS = "audio-fingerprints.json"
 
 
 def default_cache_dir() -> Path:
-    """$SERBENCH_PREFIX_CACHE, else prefix-cache/ under serbench's cache root ($SERBENCH_CACHE,
-    default ~/.cache/serbench).
-
-    A machine-wide default so that separate runs and sweeps share stores; point it at a fast
-    local disk with room for the corpus (about 66 GB for MSP-Podcast at layer 9 in fp16).
-    """
-    if env := os.environ.get("SERBENCH_PREFIX_CACHE"):
-        return Path(env)
-    return serbench_cache_root() / "prefix-cache"
+    """Where prefix-cache stores live by default (`bench.paths.prefix_cache_root`)."""
+    return prefix_cache_root()
 
 
 def _sha(*parts: bytes | str) -> str:

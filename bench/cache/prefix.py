@@ -20,8 +20,6 @@ import torchaudio
 import transformers
 
 import bench.data.audio
-from bench.data.audio import sf as soundfile  # the stdlib stand-in where the package is missing
-from bench.data.batching import AudioDataset, LengthGrid, collate, frames_of, make_loader
 from bench.cache.key import (
     FORMAT_VERSION,
     AudioFingerprints,
@@ -42,6 +40,8 @@ from bench.cache.store import (
     open_store,
     read_index,
 )
+from bench.data.audio import sf as soundfile  # the stdlib stand-in where the package is missing
+from bench.data.batching import AudioDataset, LengthGrid, collate, frames_of, make_loader
 from bench.errors import BenchError
 from bench.meter.host import available_memory_bytes
 from bench.result.sections import CacheReport

@@ -31,6 +31,11 @@ import torch
 from bench.cache.key import FORMAT_VERSION
 from bench.cache.prefetch import prefetched
 from bench.cache.store import StoreWriter, drop_page_cache, open_store
+from bench.config import PROFILES, DataConfig, RunConfig
+from bench.data.datasets import load_dataset
+from bench.errors import run_cli
+from bench.train.setup import setup_run
+from bench.train.trainer import train
 
 # MSP-Podcast segments are 2.75-11 s, roughly lognormal around 5.3 s (as in bench_data.py).
 MSP_MEDIAN_S, MSP_SIGMA, MSP_RANGE_S = 5.3, 0.3, (2.75, 11.0)
@@ -115,11 +120,6 @@ def store_throughput(directory: Path, gib: float, dim: int, batch_size: int, see
 
 def cached_epochs(model_name: str, epochs: int, cache_dir: Path) -> dict:
     """A real cached run per store place: epoch time, read wait and compute per epoch."""
-    from bench.config import PROFILES, DataConfig, RunConfig
-    from bench.data.datasets import load_dataset
-    from bench.train.setup import setup_run
-    from bench.train.trainer import train
-
     profile = PROFILES["quick"]
     device = "cuda" if torch.cuda.is_available() else "cpu"
     base = RunConfig(
@@ -199,7 +199,7 @@ def report(store: dict, epochs: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.cli.cache", description=__doc__)
     ap.add_argument("--gib", type=float, default=1.0, help="size of the throughput store (GiB)")
     ap.add_argument("--dir", default=None, help="where to write (default: a temporary folder)")
@@ -224,6 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"store": store, "epochs": epochs}, indent=2))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(_main, argv)
 
 
 if __name__ == "__main__":

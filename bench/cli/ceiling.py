@@ -29,13 +29,13 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from bench.train.ceiling import GpuActivity, StepProfile, fixed_batch, measure_ceiling, profile_step
+from bench.cli.args import ALL, strategy_names
 from bench.config import get_profile
-from bench.meter.environment import describe_device, pick_device
 from bench.errors import BenchError, run_cli
+from bench.meter.environment import describe_device, pick_device
 from bench.model.ser import build_model, prepare_forward
 from bench.result.store import load_results
-from bench.cli.run import ALL, strategy_names
+from bench.train.ceiling import GpuActivity, StepProfile, fixed_batch, measure_ceiling, profile_step
 from bench.train.step import make_stepper, resolve_precision
 from strategies import parse_strategy
 
@@ -159,7 +159,7 @@ def parse_seconds(text: str) -> list[float]:
     return seconds
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m bench.cli.ceiling", description=__doc__.splitlines()[0]
     )
@@ -265,9 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def cli(argv: list[str] | None = None) -> int:
-    return run_cli(main, argv)
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(_main, argv)
 
 
 if __name__ == "__main__":
-    raise SystemExit(cli())
+    raise SystemExit(main())

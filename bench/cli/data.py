@@ -23,21 +23,20 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from bench.config import get_profile
+from bench.data.acoustic_baseline import baseline_lines
 from bench.data.adapters.base import Utterance
 from bench.data.batching import (
     AudioDataset,
     LengthGrid,
     bucket_batches,
-    distinct_lengths,
-    padding_fraction,
-    random_batches,
 )
-from bench.errors import BenchError, run_cli
+from bench.data.durations import MSP_RANGE_S, msp_like_durations, padding_figures
 from bench.data.loader import prepare_loaders
+from bench.data.synthetic import generate
+from bench.errors import BenchError, run_cli
 from bench.result.store import read_result
 
-# MSP-Podcast segments are cut to 2.75-11 s; their durations are roughly lognormal around 5 s.
-MSP_MEDIAN_S, MSP_SIGMA, MSP_RANGE_S = 5.3, 0.3, (2.75, 11.0)
 # (sample rate, container, subtype, channels): the formats of the "mixed" benchmark corpus.
 MIXED_FORMATS = (
     (44_100, "FLAC", "PCM_16", 2),
@@ -47,46 +46,6 @@ MIXED_FORMATS = (
 )
 SUFFIX = {"WAV": "wav", "FLAC": "flac", "OGG": "ogg"}
 WAV16K, MIXED = "16 kHz mono wav", "mixed 8-48 kHz wav/flac/ogg, mono+stereo"
-
-
-def msp_like_durations(n: int, seed: int = 0) -> np.ndarray:
-    """`n` clip durations in seconds, distributed like MSP-Podcast's (mean ~5.5 s, 2.75-11 s)."""
-    rng = np.random.default_rng([seed, 21])
-    return np.clip(rng.lognormal(np.log(MSP_MEDIAN_S), MSP_SIGMA, n), *MSP_RANGE_S)
-
-
-@dataclass(frozen=True)
-class PaddingFigures:
-    batch_size: int
-    bucketed: float  # padding fraction, 0..1, mean over epochs: each batch to its longest clip
-    bucketed_grid: float  # the same batches padded up to the run's bounded lengths (the trainer)
-    random: float
-    distinct: int  # distinct input lengths in one epoch (most over epochs), own-longest padding
-    distinct_grid: int  # likewise, bounded lengths
-
-
-def padding_figures(
-    durations: np.ndarray, batch_sizes: tuple[int, ...], epochs: int = 3
-) -> list[PaddingFigures]:
-    lengths = [round(s * 16_000) for s in durations]
-    grid = LengthGrid.from_lengths(lengths)
-    out = []
-    for bs in batch_sizes:
-        orders = [bucket_batches(lengths, bs, 0, e) for e in range(epochs)]
-        r = [
-            padding_fraction(random_batches(len(lengths), bs, 0, e), lengths) for e in range(epochs)
-        ]
-        out.append(
-            PaddingFigures(
-                bs,
-                float(np.mean([padding_fraction(o, lengths) for o in orders])),
-                float(np.mean([padding_fraction(o, lengths, grid) for o in orders])),
-                float(np.mean(r)),
-                max(distinct_lengths(o, lengths) for o in orders),
-                max(distinct_lengths(o, lengths, grid) for o in orders),
-            )
-        )
-    return out
 
 
 def _speechlike(seconds: float, sr: int, rng: np.random.Generator) -> np.ndarray:
@@ -167,7 +126,7 @@ def consumed_audio_s_per_s(results_dir: Path) -> float | None:
     return float(np.mean(found)) if found else None
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m bench.cli.data", description=__doc__.split("\n")[0]
     )
@@ -232,15 +191,14 @@ def main(argv: list[str] | None = None) -> int:
                     f"  {label}: {best / used:.1f}x that at its best worker count (target >= 10x)"
                 )
     if not args.no_baseline:
-        from bench.data.acoustic_baseline import main as baseline_main
-
-        baseline_main(["--profile", "quick"])
+        for line in baseline_lines("quick", generate(get_profile("quick").synthetic)):
+            print(line)
     return 0
 
 
-def cli(argv: list[str] | None = None) -> int:
-    return run_cli(main, argv)
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(_main, argv)
 
 
 if __name__ == "__main__":
-    raise SystemExit(cli())
+    raise SystemExit(main())

@@ -12,14 +12,17 @@ import argparse
 import statistics
 import time
 
-from bench.train.ceiling import fixed_batch
-from bench.meter.environment import describe_device
+from bench.config import PROFILES, DataConfig, RunConfig
+from bench.errors import run_cli
 from bench.meter import MemoryTracker, StepTimer
+from bench.meter.environment import describe_device
 from bench.meter.timing import synchronize
+from bench.train.ceiling import fixed_batch
+from bench.train.setup import setup_run
 from bench.train.step import train_step
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m bench.cli.meter", description=__doc__.splitlines()[0]
     )
@@ -31,9 +34,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=3.0, help="clip length")
     args = ap.parse_args(argv)
-
-    from bench.config import PROFILES, DataConfig, RunConfig
-    from bench.train.setup import setup_run
 
     smoke = PROFILES["smoke"]  # its tiny corpus only; the model and batch come from the flags
     cfg = RunConfig(
@@ -96,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"meter overhead ratio (on/off): {m_on / m_off:.4f}  target <= 1.01")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(_main, argv)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import sys
 
 from rich.console import Console
 
-from bench.errors import BenchError
+from bench.errors import BenchError, run_cli
 from bench.report.compare import DEFAULT_CCC_DROP, DEFAULT_SLOWDOWN, FigureLimit
 from bench.report.console import print_summary
 from bench.report.recommend import DEFAULT_TOLERANCE
@@ -65,25 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     console = Console() if sys.stdout.isatty() else Console(width=200)
-    try:
-        if (args.fail_on_regression or args.fail_on) and not args.compare:
-            flag = "--fail-on-regression" if args.fail_on_regression else "--fail-on"
-            raise BenchError(f"{flag} needs --compare BASELINE_DIR")
-        limits = tuple(FigureLimit.parse(t) for t in args.fail_on)
-        out = render(
-            args.results_dir,
-            tolerance=args.tolerance,
-            compare_dir=args.compare,
-            ccc_drop=args.ccc_drop,
-            slowdown=args.slowdown,
-            limits=limits,
-        )
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if (args.fail_on_regression or args.fail_on) and not args.compare:
+        flag = "--fail-on-regression" if args.fail_on_regression else "--fail-on"
+        raise BenchError(f"{flag} needs --compare BASELINE_DIR")
+    limits = tuple(FigureLimit.parse(t) for t in args.fail_on)
+    out = render(
+        args.results_dir,
+        tolerance=args.tolerance,
+        compare_dir=args.compare,
+        ccc_drop=args.ccc_drop,
+        slowdown=args.slowdown,
+        limits=limits,
+    )
     if not args.quiet:
         print_summary(out.report, console)
     print(f"wrote {out.markdown}, {out.html} and {out.csv}")
@@ -96,3 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(regressions)} regression(s): failing as asked", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(_main, argv)

@@ -3,402 +3,97 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
 
 from rich.console import Console
 
-from bench.data.adapters.hf_options import HFOptions
-from bench.data.adapters.label_range import parse_label_range
-from bench.config import PROFILES, DataConfig, MeterConfig, RunConfig, get_profile
-from bench.data.datasets import ADAPTERS, Corpus, load_dataset
-from bench.errors import BenchError
-from bench.launch.options import add_launch_arguments, launch_options
-
-# `all`: the study's five strategies, then ours: SUPERB-style layer weighting, BitFit, DoRA, and
-# LoRA in the last three layers with its frozen prefix cached.
-ALL = [
-    "full",
-    "partial3",
-    "partial3+amp",
-    "partial3+amp+cache",
-    "lora",
-    "head",
-    "bitfit",
-    "dora",
-    "lora3+amp+cache",
-]
-
-
-def parse_seeds(text: str | None, default_count: int) -> list[int]:
-    """`3` -> [0, 1, 2]; `0,5,7` -> [0, 5, 7]."""
-    if text is None:
-        return list(range(default_count))
-    try:
-        if "," in text:
-            return [int(s) for s in text.split(",") if s.strip()]
-        n = int(text)
-    except ValueError:
-        raise BenchError(f"--seeds takes a count (3) or a list (0,1,2), not {text!r}") from None
-    if n < 1:
-        raise BenchError("--seeds count must be >= 1")
-    return list(range(n))
-
-
-def parse_folds(text: str) -> list[int]:
-    """`1-5` -> [1, 2, 3, 4, 5]; `1,3` -> [1, 3]; `2` -> [2]."""
-    folds: list[int] = []
-    try:
-        for part in (p.strip() for p in text.split(",") if p.strip()):
-            lo, dash, hi = part.partition("-")
-            folds += list(range(int(lo), int(hi) + 1)) if dash else [int(lo)]
-    except ValueError:
-        raise BenchError(f"--folds takes a range (1-5) or a list (1,3), not {text!r}") from None
-    if not folds or len(set(folds)) != len(folds):
-        raise BenchError(f"--folds takes distinct folds like 1-5 or 1,3, not {text!r}")
-    return folds
+from bench.cli.args import (
+    add_plan_first_arguments,
+    build_run_parser,
+    configs_from_args,
+    consoles,
+    list_strategies_text,
+)
+from bench.cli.planning import confirm, run_plan
+from bench.config import RunConfig
+from bench.data.adapters.validate import describe_problems
+from bench.data.datasets import Corpus, load_dataset
+from bench.errors import run_cli
+from bench.launch import launch_sweep
+from bench.launch.options import launch_options
+from bench.meter.environment import pick_device
+from bench.plan.corpus import from_corpus
+from bench.report import print_summary, render
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="python -m bench.run",
-        description="Finetune a speech transformer for dimensional SER with each strategy and compare CCC and cost.",
-    )
-    ap.add_argument(
-        "--strategies",
-        default="all",
-        help="comma list (full,partial3+amp,lora:r=16) or 'all' (default)",
-    )
-    ap.add_argument(
-        "--seeds", default=None, help="count (3) or list (0,1,2); default from the profile"
-    )
-    ap.add_argument("--dataset", default="synthetic", help=f"one of: {', '.join(ADAPTERS)}")
-    ap.add_argument(
-        "--data-root",
-        default=None,
-        help="csv: the manifest file; msp-podcast: the folder holding Labels/ and Audios/; "
-        "iemocap: the folder holding Session1..5; hf: a folder written by save_to_disk or a "
-        "hub name; synthetic: its cache folder",
-    )
-    ap.add_argument(
-        "--fold",
-        type=int,
-        default=None,
-        help="iemocap: the session held out for test, 1-5 (default 5; validation: the one before)",
-    )
-    ap.add_argument(
-        "--folds",
-        default=None,
-        help="iemocap: run every fold listed (1-5, or 1,3): folds become a sweep dimension and "
-        "the report averages over seeds and folds",
-    )
-    ap.add_argument(
-        "--test-set", default=None, help="msp-podcast: the Split_Set used as test (default Test1)"
-    )
-    ap.add_argument(
-        "--label-range",
-        default=None,
-        help="csv, hf: the labels' scale, mapped to [-1, 1]: LO,HI (1,7) or per dimension "
-        "'arousal=1,7;valence=1,7;dominance=1,5' (default: -1,1; negative LO: --label-range=-1,1)",
-    )
-    hf = ap.add_argument_group("--dataset hf (a Hugging Face dataset)")
-    hf.add_argument("--audio-column", default=None, help="the audio column (default audio)")
-    hf.add_argument(
-        "--label-columns",
-        default=None,
-        help="arousal=EmoAct,valence=EmoVal,dominance=EmoDom (any subset; default: columns "
-        "named arousal, valence, dominance)",
-    )
-    hf.add_argument(
-        "--speaker-column", default=None, help="speaker ids (default: a column named speaker)"
-    )
-    hf.add_argument(
-        "--hf-splits",
-        default=None,
-        help="train=train,val=validation,test=test (default: the dataset's split names; a "
-        "dataset of one split is split by speaker)",
-    )
-    ap.add_argument(
-        "--max-seconds",
-        type=float,
-        default=None,
-        help="crop longer clips to this many seconds (random window in training, centred in "
-        "evaluation); default from the profile",
-    )
-    ap.add_argument(
-        "--model",
-        default=None,
-        help="preset, local path or hub id of a wav2vec2, hubert, wavlm or data2vec-audio "
-        "checkpoint (default from the profile); a comma list (tiny-w2v2,tiny-wavlm) compares "
-        "the backbones x strategies in one report",
-    )
-    ap.add_argument(
-        "--weights",
-        default=None,
-        choices=["auto", "pretrained", "random"],
-        help="auto: pretrained, falling back loudly to random init when offline (default: the "
-        "profile's: auto; random for gpu-check)",
-    )
-    ap.add_argument(
-        "--profile",
-        default=None,
-        help=f"{', '.join(PROFILES)}; default: study with CUDA, quick without",
-    )
-    ap.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
-    ap.add_argument("--out", default=None, help="run folder (default reports/<profile>)")
-    ap.add_argument("--epochs", type=int, default=None, help="override the profile's max epochs")
-    ap.add_argument(
-        "--batch-size", type=int, default=None, help="override the profile's batch size"
-    )
-    ap.add_argument(
-        "--num-workers",
-        type=int,
-        default=None,
-        help="data loader worker processes, used when the decoded audio is not held in memory "
-        "(profile default)",
-    )
-    ap.add_argument(
-        "--preload",
-        default=None,
-        choices=["auto", "on", "off"],
-        help="decode every clip into memory once before training (auto: when it fits in 25%% "
-        "of the available memory; default)",
-    )
-    ap.add_argument("--strict", action="store_true", help="any bad manifest row is an error")
-    measure = ap.add_argument_group("measurement")
-    measure.add_argument(
-        "--warmup-steps",
-        type=int,
-        default=None,
-        help="steps excluded from throughput (profile default)",
-    )
-    measure.add_argument(
-        "--warmup-seconds", type=float, default=None, help="seconds excluded from throughput, too"
-    )
-    measure.add_argument(
-        "--nvml-interval-ms",
-        type=float,
-        default=10.0,
-        help="NVML memory sampling period (default 10)",
-    )
-    measure.add_argument(
-        "--require-idle-gpu", action="store_true", help="abort when other processes use the GPU"
-    )
-    measure.add_argument(
-        "--peak-tflops",
-        type=float,
-        default=None,
-        help="device peak for MFU (default: known-GPU table)",
-    )
-    ap.add_argument("--force", action="store_true", help="rerun runs whose results already exist")
-    ap.add_argument("--quiet", action="store_true", help="no progress output, only the final table")
-    ap.add_argument(
-        "--tolerance",
-        type=float,
-        default=0.01,
-        help="the report recommends the fastest strategy whose mean CCC is within this of the best",
-    )
-    ap.add_argument(
-        "--list-strategies",
-        action="store_true",
-        help="print every strategy and modifier, then exit",
-    )
-    add_launch_arguments(ap)
-    return ap
-
-
-def consoles() -> tuple[Console, Console]:
-    """(stdout, stderr) consoles of the command-line tools; stdout wide enough in CI logs that a
-    table is not squeezed into "…"."""
-    console = Console()
-    return (console if console.is_terminal else Console(width=200)), Console(stderr=True)
-
-
-def strategy_names(text: str | None) -> list[str] | None:
-    """--strategies as a list of spellings: `all` is ALL; None (not given) stays None."""
-    if text is None:
-        return None
-    return list(ALL) if text.strip() == "all" else [n for n in text.split(",") if n.strip()]
-
-
-def list_strategies_text() -> str:
-    from strategies.registry import describe, describe_modifiers, registered
-
-    lines = ["strategies (family<k>:param=default,...; k = a number suffix, e.g. partial3):"]
-    lines += [f"  {describe(info)}" for info in registered().values()]
-    lines += ["modifiers (append with +, e.g. partial3+amp+cache):"]
-    lines += [f"  {line}" for line in describe_modifiers()]
-    lines += [f"all = {', '.join(ALL)}"]
-    return "\n".join(lines)
-
-
-def plan(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
-    """Resolve and validate every run before anything trains."""
-    import torch
-
-    from bench.model.backbones import architecture_config
-    from strategies import parse_strategy
-
-    profile = get_profile(args.profile or ("study" if torch.cuda.is_available() else "quick"))
-    names = strategy_names(args.strategies)
-    specs = [parse_strategy(n) for n in names]
-    graphs = [s.name for s in specs if s.modifiers.graph]
-    if graphs and args.launcher == "local":
-        from bench.meter.environment import pick_device
-        from bench.model.graphs import require_cuda
-
-        require_cuda(pick_device(args.device), ", ".join(graphs))
-    models = list(dict.fromkeys(m.strip() for m in (args.model or profile.model).split(",")))
-    if "" in models:
-        raise BenchError(f"--model has an empty name in {args.model!r}; use a,b without blanks")
-    for model in models:
-        try:  # an unsupported family is refused here, before anything trains
-            layers = architecture_config(model).num_hidden_layers
-        except OSError:
-            continue  # checked again once the model loads
-        for s in specs:
-            s.strategy.validate(layers)
-    # Command-line overrides of the profile's training settings: (flag, field, smallest value).
-    overrides = {}
-    for flag, field_name, least in (
-        ("--epochs", "max_epochs", 1),
-        ("--batch-size", "batch_size", 1),
-        ("--warmup-steps", "warmup_steps", 0),
-        ("--warmup-seconds", "warmup_seconds", 0),
-        ("--max-seconds", "max_seconds", 1e-3),
-        ("--num-workers", "num_workers", 0),
-    ):
-        value = getattr(args, flag[2:].replace("-", "_"))
-        if value is None:
-            continue
-        if value < least:
-            raise BenchError(f"{flag} must be >= {least:g}, not {value:g}")
-        overrides[field_name] = value
-    if args.preload is not None:
-        overrides["preload"] = args.preload
-    train = dataclasses.replace(profile.train, **overrides)
-    seeds = parse_seeds(args.seeds, profile.seeds)
-    if args.dataset not in ADAPTERS:
-        raise BenchError(f"unknown dataset {args.dataset!r}; valid datasets: {', '.join(ADAPTERS)}")
-    if args.folds is not None and args.fold is not None:
-        raise BenchError("--fold and --folds exclude each other: --folds 3 runs fold 3 alone")
-    if args.folds is not None and args.dataset != "iemocap":
-        raise BenchError(f"--folds applies to --dataset iemocap only, not {args.dataset}")
-    folds: list[int | None] = [args.fold] if args.folds is None else list(parse_folds(args.folds))
-    hf_flags = (args.audio_column, args.label_columns, args.speaker_column, args.hf_splits)
-    hf = HFOptions.parse(*hf_flags) if any(f is not None for f in hf_flags) else None
-    label_range = parse_label_range(args.label_range) if args.label_range is not None else None
-    out = Path(args.out or f"reports/{profile.name}")
-    data = DataConfig(
-        args.dataset,
-        args.data_root,
-        args.strict,
-        profile.synthetic,
-        test_set=args.test_set,
-        label_range=label_range,
-        hf=hf,
-    )
-    meter = MeterConfig(
-        nvml_interval_s=args.nvml_interval_ms / 1000,
-        require_idle_gpu=args.require_idle_gpu,
-        peak_tflops=args.peak_tflops,
-    )
-    configs = [
-        RunConfig(
-            profile.name,
-            s.name,
-            seed,
-            model,
-            args.weights or profile.weights,
-            args.device,
-            train,
-            dataclasses.replace(data, fold=fold),
-            meter,
-        )
-        for seed in seeds
-        for model in models
-        for fold in folds
-        for s in specs
-    ]
-    return configs, out
+    """The run flags (bench/cli/args.py) plus --plan-first and its own."""
+    parser = build_run_parser()
+    add_plan_first_arguments(parser)
+    return parser
 
 
 def plan_then_confirm(
     args: argparse.Namespace, configs: list[RunConfig], corpus: Corpus, out: Path, console: Console
 ) -> bool:
     """--plan-first: print and write the plan, then whether to go on (asked on a terminal)."""
-    from bench.cli.plan import confirm, run_plan
-    from bench.plan.corpus import from_corpus
-
     lengths = from_corpus(corpus, configs[0].train.max_seconds)
     run_plan(configs, lengths, out, console, args.calibration_points, args.calibration_seconds)
     return confirm(console, args.yes)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from bench.cli.plan import add_plan_first_arguments
-
-    parser = build_parser()
-    add_plan_first_arguments(parser)
-    args = parser.parse_args(argv)
+def _main(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
     console, err = consoles()
-    try:
-        if args.list_strategies:
-            print(list_strategies_text())
-            return 0
-        launch = launch_options(args)
-        configs, out = plan(args)
-        c0 = configs[0]
-        t0 = time.perf_counter()
-        # Validate the data once, up front: a bad manifest fails here, not halfway through a sweep.
-        # Every seed's and fold's split is checked too (a seeded split can come out empty); audio
-        # is checked once and remembered, so the later loads here and in each run cost a manifest
-        # read.
-        for cfg in {(c.seed, c.data.fold): c for c in configs}.values():
-            corpus = load_dataset(cfg.data, cfg.seed)
-        if corpus.problems:
-            from bench.data.adapters.validate import describe_problems
-
-            err.print(
-                f"[yellow]warning:[/yellow] skipped {describe_problems(corpus.problems)} "
-                "(listed in each result's data.skipped_reasons; --strict makes them errors)",
-                highlight=False,
-            )
-        if not args.quiet:
-            from bench.meter.environment import pick_device
-
-            console.print(
-                f"[bold]serbench[/bold] profile={c0.profile} model={','.join(dict.fromkeys(c.model for c in configs))} device={pick_device(c0.device)} "
-                f"corpus={corpus.name} ({sum(corpus.summary()['n_utterances'].values())} clips) "
-                f"runs={len(configs)} -> {out}"
-            )
-        if args.plan_first and not plan_then_confirm(args, configs, corpus, out, console):
-            console.print(f"not run; the plan is in {out}/plan.md")
-            return 0
-        from bench.launch import launch_sweep
-        from bench.report import print_summary, render
-
-        results = launch_sweep(
-            configs, out, Console(quiet=args.quiet, width=console.width), launch, force=args.force
+    if args.list_strategies:
+        print(list_strategies_text())
+        return 0
+    launch = launch_options(args)
+    configs, out = configs_from_args(args)
+    c0 = configs[0]
+    t0 = time.perf_counter()
+    # Validate the data once, up front: a bad manifest fails here, not halfway through a sweep.
+    # Every seed's and fold's split is checked too (a seeded split can come out empty); audio
+    # is checked once and remembered, so the later loads here and in each run cost a manifest
+    # read.
+    for cfg in {(c.seed, c.data.fold): c for c in configs}.values():
+        corpus = load_dataset(cfg.data, cfg.seed)
+    if corpus.problems:
+        err.print(
+            f"[yellow]warning:[/yellow] skipped {describe_problems(corpus.problems)} "
+            "(listed in each result's data.skipped_reasons; --strict makes them errors)",
+            highlight=False,
         )
-        if results is None:  # --no-wait: the runs go on without this process
-            return 0
-        for note in sorted({n for r in results for n in r.notes if "RANDOM-INIT" in n}):
-            err.print(f"[bold red]WARNING:[/bold red] {note}")
-        rendered = render(out, results, tolerance=args.tolerance)
-        print_summary(rendered.report, console)
+    if not args.quiet:
         console.print(
-            f"report: {rendered.markdown} and {rendered.html}  (wall {time.perf_counter() - t0:.0f} s)"
+            f"[bold]serbench[/bold] profile={c0.profile} model={','.join(dict.fromkeys(c.model for c in configs))} device={pick_device(c0.device)} "
+            f"corpus={corpus.name} ({sum(corpus.summary()['n_utterances'].values())} clips) "
+            f"runs={len(configs)} -> {out}"
         )
-        return 0 if all(r.ok for r in results) else 1
-    except BenchError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
-        return 2
-    except KeyboardInterrupt:
-        err.print("interrupted: finished results are kept; rerun the same command to resume")
-        return 130
+    if args.plan_first and not plan_then_confirm(args, configs, corpus, out, console):
+        console.print(f"not run; the plan is in {out}/plan.md")
+        return 0
+    results = launch_sweep(
+        configs, out, Console(quiet=args.quiet, width=console.width), launch, force=args.force
+    )
+    if results is None:  # --no-wait: the runs go on without this process
+        return 0
+    for note in sorted({n for r in results for n in r.notes if "RANDOM-INIT" in n}):
+        err.print(f"[bold red]WARNING:[/bold red] {note}")
+    rendered = render(out, results, tolerance=args.tolerance)
+    print_summary(rendered.report, console)
+    console.print(
+        f"report: {rendered.markdown} and {rendered.html}  (wall {time.perf_counter() - t0:.0f} s)"
+    )
+    return 0 if all(r.ok for r in results) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(
+        _main, argv, interrupted="finished results are kept; rerun the same command to resume"
+    )
 
 
 if __name__ == "__main__":

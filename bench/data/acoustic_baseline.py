@@ -14,7 +14,6 @@ semitones re 100 Hz).
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,29 +140,17 @@ def cross_validated_ccc(manifest: str | Path, folds: int = 5) -> BaselineResult:
     return BaselineResult(ccc, int(len(y) - len(y) / folds), len(y))
 
 
-def main(argv: list[str] | None = None) -> int:
-    from bench.config import get_profile
-    from bench.data.synthetic import generate
-
-    ap = argparse.ArgumentParser(
-        prog="python -m bench.data.acoustic_baseline",
-        description="CCC of a linear model on hand-made acoustic features, on a profile's synthetic corpus.",
-    )
-    ap.add_argument("--profile", default="quick")
-    args = ap.parse_args(argv)
-    manifest = generate(get_profile(args.profile).synthetic)
+def baseline_lines(profile: str, manifest: Path) -> list[str]:
+    """The baseline's CCC on `manifest` (a profile's synthetic corpus), one line per estimate."""
+    lines = []
     for what, result in (
         ("test split", baseline_ccc(manifest)),
         ("5-fold by speaker", cross_validated_ccc(manifest)),
     ):
         cells = ", ".join(f"{d} {v:.3f}" for d, v in result.ccc.items())
         mean = float(np.mean(list(result.ccc.values())))
-        print(
-            f"linear acoustic baseline, {args.profile} synthetic corpus, {what} "
+        lines.append(
+            f"linear acoustic baseline, {profile} synthetic corpus, {what} "
             f"({result.n_test} clips scored): CCC {cells} (mean {mean:.3f})"
         )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return lines

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.data.adapters import csv_manifest, hf_dataset, iemocap, msp_podcast, synthetic
-from bench.data.adapters.base import SPLITS, Corpus, DataOptions, Problem, Utterance
 from bench.config import DataConfig
+from bench.data.adapters import csv_manifest, hf_dataset, iemocap, msp_podcast, synthetic
+from bench.data.adapters.base import SPLITS, Corpus, Problem, Utterance
 from bench.errors import BenchError
 
 __all__ = [
@@ -17,7 +17,6 @@ __all__ = [
     "SPLITS",
     "Corpus",
     "DataConfig",
-    "DataOptions",
     "Problem",
     "Utterance",
     "load_dataset",
@@ -26,7 +25,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Adapter:
-    load: Callable[[str | None, DataOptions], Corpus]
+    load: Callable[[DataConfig, int], Corpus]  # (what to read, the seed of the split)
     data_root: str  # what --data-root points at, for help and errors
     options: frozenset[str] = frozenset()  # which of fold / test_set / label_range / hf it reads
 
@@ -68,7 +67,4 @@ def load_dataset(data: DataConfig, seed: int) -> Corpus:
         if value is not None and option not in adapter.options:
             flag, owner = _FLAGS[option]
             raise BenchError(f"{flag} to --dataset {owner} only, not {data.dataset}")
-    opts = DataOptions(
-        seed, data.strict, data.fold, data.test_set, data.synthetic, data.label_range, data.hf
-    )
-    return adapter.load(data.root, opts)
+    return adapter.load(data, seed)

@@ -25,8 +25,15 @@ from collections.abc import Iterator
 
 import torch
 
-from bench.data.batching import AudioDataset, Batch, LengthGrid, collate, make_loader
 from bench.cache.prefetch import prefetched
+from bench.data.batching import (
+    WORKER_START_METHOD,
+    AudioDataset,
+    Batch,
+    LengthGrid,
+    collate,
+    make_loader,
+)
 from bench.errors import BenchError
 from bench.meter.host import available_memory_bytes
 from bench.result.sections import LoaderReport
@@ -107,8 +114,6 @@ def prepare_loaders(
         )
         workers = 0
     else:
-        from bench.data.batching import WORKER_START_METHOD
-
         why = "--preload off" if preload == "off" else "decoded audio would not fit in memory"
         workers = num_workers
         report = LoaderReport(

@@ -43,6 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.paths import cache_root
+
 try:
     import soundfile as sf
 except ImportError:  # a bare CUDA image (make gpu-check): PCM WAV through the stdlib
@@ -79,10 +81,6 @@ class SyntheticSpec:
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("SERBENCH_CACHE", Path.home() / ".cache" / "serbench"))
 
 
 def speaker_splits(n_speakers: int, seed: int) -> dict[int, str]:
@@ -213,7 +211,7 @@ def _speaker_clips(job: tuple[SyntheticSpec, int, str]) -> list[list[str]]:
 
 def generate(spec: SyntheticSpec, cache_dir: Path | None = None) -> Path:
     """Generate the corpus (once; cached by spec) and return the path of its manifest.csv."""
-    root = (cache_dir or default_cache_dir()) / "synthetic" / spec.key()
+    root = (cache_dir or cache_root()) / "synthetic" / spec.key()
     manifest = root / "manifest.csv"
     if manifest.exists():
         return manifest

@@ -1,5 +1,8 @@
-"""Where a sweep's runs execute: `local` (bench.launch.local, one run at a time), `gpus` (one run per GPU
-of this machine at a time) or `slurm` (one array task per run), the last two through submitit.
+"""Where a sweep's runs execute: `local` (local.py, one run at a time), `gpus` (gpus.py, one run
+per GPU of this machine at a time) or `slurm` (slurm.py, one array task per run), the last two
+through submitit. `LAUNCHERS` maps each name to its launcher; every launcher is handed the
+function a run executes (`bench.train.worker.run_guarded` by default) and runs it through
+`isolated.run_one_isolated`, in a fresh process.
 
 Every launcher resumes the same way (runs already finished ok with the same configuration are
 skipped), and every run writes its result into RUN_DIR/results/ itself, whatever happens to it.
@@ -8,23 +11,27 @@ skipped), and every run writes its result into RUN_DIR/results/ itself, whatever
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
 
 from bench.config import RunConfig
+from bench.launch import gpus
+from bench.launch.isolated import (
+    PlannedRun,
+    RunFn,
+    interrupted_result,
+    planned_runs,
+    split_finished,
+)
+from bench.launch.local import run_sweep
 from bench.launch.monitor import Followed, follow, own_result
 from bench.launch.options import LaunchOptions, add_launch_arguments, launch_options
 from bench.launch.task import RunTask
 from bench.result import RunResult
 from bench.result.store import write_result
-from bench.launch.local import (
-    PlannedRun,
-    interrupted_result,
-    planned_runs,
-    run_sweep,
-    split_finished,
-)
+from bench.train.worker import run_guarded
 
 __all__ = ["LaunchOptions", "add_launch_arguments", "launch_options", "launch_sweep"]
 
@@ -40,24 +47,49 @@ def launch_sweep(
     console: Console,
     options: LaunchOptions,
     force: bool = False,
+    run: RunFn = run_guarded,
 ) -> list[RunResult] | None:
     """Run the sweep with the chosen launcher; all results in config order, or None when
     `options.wait` is False (the tasks were submitted and run on without us)."""
-    if options.launcher == "local":
-        return run_sweep(configs, out_dir, console, force=force)
-    runs = planned_runs(configs, out_dir)
-    done, todo = split_finished(runs, force, console)
-    if todo:
-        Path(out_dir, "results").mkdir(parents=True, exist_ok=True)
-        runner = _run_on_gpus if options.launcher == "gpus" else _run_on_slurm
-        finished = runner([runs[i] for i in todo], todo, out_dir, console, options)
-        if finished is None:
-            return None
-        done.update(finished)
-    return [done[i] for i in range(len(configs))]
+    return LAUNCHERS[options.launcher](configs, out_dir, console, options, force, run)
 
 
-def _task(run: PlannedRun, launcher: str, time_min: int | None = None) -> RunTask:
+def _local(
+    configs: list[RunConfig],
+    out_dir: Path,
+    console: Console,
+    options: LaunchOptions,
+    force: bool,
+    run: RunFn,
+) -> list[RunResult]:
+    return run_sweep(configs, out_dir, console, force=force, run=run)
+
+
+def _submitted(runner: Callable) -> Callable:
+    """A launcher that submits the runs still to do as jobs (`runner`: gpus or slurm)."""
+
+    def launch(
+        configs: list[RunConfig],
+        out_dir: Path,
+        console: Console,
+        options: LaunchOptions,
+        force: bool,
+        run: RunFn,
+    ) -> list[RunResult] | None:
+        runs = planned_runs(configs, out_dir)
+        done, todo = split_finished(runs, force, console)
+        if todo:
+            Path(out_dir, "results").mkdir(parents=True, exist_ok=True)
+            finished = runner([runs[i] for i in todo], todo, out_dir, console, options, run)
+            if finished is None:
+                return None
+            done.update(finished)
+        return [done[i] for i in range(len(configs))]
+
+    return launch
+
+
+def _task(run: PlannedRun, launcher: str, fn: RunFn, time_min: int | None = None) -> RunTask:
     return RunTask(
         config=run.cfg.to_dict(),
         result_path=str(run.path.resolve()),
@@ -65,6 +97,7 @@ def _task(run: PlannedRun, launcher: str, time_min: int | None = None) -> RunTas
         launcher=launcher,
         time_limit_s=None if time_min is None else time_min * 60.0,
         signal_delay_s=0.0 if time_min is None else float(_slurm().signal_delay_s(time_min)),
+        run=fn,
     )
 
 
@@ -80,14 +113,13 @@ def _run_on_gpus(
     out_dir: Path,
     console: Console,
     options: LaunchOptions,
+    run: RunFn,
 ) -> dict[int, RunResult]:
-    from bench.launch.gpus import DevicePool, choose_devices, local_starter, visible_devices
-
-    devices = choose_devices(options.gpus, visible_devices())
-    pool = DevicePool(devices, local_starter(jobs_folder(out_dir)))
+    devices = gpus.choose_devices(options.gpus, gpus.visible_devices())
+    pool = gpus.DevicePool(devices, gpus.local_starter(jobs_folder(out_dir)))
     items = [
-        Followed(i, run, pool.submit(_task(run, "gpus")))
-        for i, run in zip(indices, runs, strict=True)
+        Followed(i, r, pool.submit(_task(r, "gpus", run)))
+        for i, r in zip(indices, runs, strict=True)
     ]
     console.print(
         f"{len(items)} runs on {len(devices)} GPU(s) (CUDA_VISIBLE_DEVICES "
@@ -115,10 +147,11 @@ def _run_on_slurm(
     out_dir: Path,
     console: Console,
     options: LaunchOptions,
+    run: RunFn,
 ) -> dict[int, RunResult] | None:
     slurm = _slurm()
     opts = options.slurm
-    tasks = [_task(run, "slurm", opts.time_min) for run in runs]
+    tasks = [_task(r, "slurm", run, opts.time_min) for r in runs]
     jobs = slurm.submit_array(tasks, jobs_folder(out_dir), opts)
     array_id = str(jobs[0].job_id).split("_")[0]
     console.print(
@@ -133,8 +166,8 @@ def _run_on_slurm(
         return None
     queue = slurm.SlurmQueue(jobs)
     items = [
-        Followed(i, run, slurm.SlurmTask(job, queue))
-        for i, run, job in zip(indices, runs, jobs, strict=True)
+        Followed(i, r, slurm.SlurmTask(job, queue))
+        for i, r, job in zip(indices, runs, jobs, strict=True)
     ]
     try:
         return follow(items, console, "slurm", poll=queue.refresh, interval_s=3.0)
@@ -145,3 +178,11 @@ def _run_on_slurm(
             "same command resubmits what has not"
         )
         raise
+
+
+# The launchers by name (--launcher); each takes (configs, out_dir, console, options, force, run).
+LAUNCHERS: dict[str, Callable] = {
+    "local": _local,
+    "gpus": _submitted(_run_on_gpus),
+    "slurm": _submitted(_run_on_slurm),
+}

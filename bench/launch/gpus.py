@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.meter.nvml import process_tree
 
 # LocalExecutor stops a job after `timeout_min` (default 2). A run has no limit here: a week.
 NO_LIMIT_MIN = 7 * 24 * 60
@@ -130,8 +131,6 @@ def terminate_tree(job: Any) -> None:
     """SIGTERM to every process of a LocalExecutor job. submitit's own cancel() sends SIGINT to
     the job's first process only, which is the shell running the setup lines, not the task."""
     import signal
-
-    from bench.meter.nvml import process_tree
 
     process = getattr(job, "_process", None)  # submitit keeps the Popen of the job here
     if process is None:

@@ -16,11 +16,11 @@ from typing import Protocol
 
 from rich.console import Console
 
+from bench.launch.isolated import PlannedRun, outcome_line, sweep_progress
 from bench.launch.slurm import ACTIVE_STATES
 from bench.launch.task import lost_task_result
 from bench.result import RunResult
 from bench.result.store import read_result, write_result
-from bench.launch.local import PlannedRun, outcome_line, sweep_progress
 
 # Seconds a task may be over, per its scheduler, before a missing result is taken as lost:
 # on a shared file system the task's result can become visible a moment after its end.

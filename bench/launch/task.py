@@ -1,7 +1,7 @@
 """One run as a submitit job, and the result of a job that could not write its own.
 
 `RunTask` is what the gpus and slurm launchers submit. It runs inside the job's process and
-supervises the run exactly as the local launcher does (`bench.launch.local.run_one_isolated`: a fresh
+supervises the run exactly as the local launcher does (`bench.launch.isolated.run_one_isolated`: a fresh
 process, a crash becomes a result), and it turns the scheduler's stop signals into results:
 Slurm warns with USR2 `signal_delay_s` before the time limit (submitit's `--signal`) and sends
 SIGTERM at the limit, on preemption and on `scancel`. The first such signal stops the run and
@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.config import RunConfig
+from bench.launch.isolated import RunFn, interrupted_result, log_tail, run_one_isolated
 from bench.launch.options import slurm_duration_s
 from bench.result import RunResult
 from bench.result.store import write_result
+from bench.train.worker import run_guarded
 
 # Slurm checks time limits and sends --signal on a coarse tick: "the signal may be sent up to 60
 # seconds earlier than specified" (sbatch(1)). A stop this close to the limit is the limit.
@@ -110,10 +112,9 @@ class RunTask:
     launcher: str  # gpus | slurm
     time_limit_s: float | None = None
     signal_delay_s: float = 0.0
+    run: RunFn = run_guarded  # what the job runs in the run's fresh process
 
     def __call__(self) -> str:
-        from bench.launch.local import interrupted_result, run_one_isolated
-
         cfg = RunConfig.from_dict(self.config)
         path = Path(self.result_path)
         launch = task_launch_info(self.launcher)
@@ -131,7 +132,7 @@ class RunTask:
             lambda signum: stop_status(signum, time_left(), self.signal_delay_s, self.launcher)
         ) as armed:
             try:
-                result = run_one_isolated(cfg, path, _print_validation(label))
+                result = run_one_isolated(cfg, path, _print_validation(label), self.run)
                 armed.clear()  # a signal from here on cannot stop a run that has ended
             except RunStopped as stop:
                 result = interrupted_result(cfg).replace(
@@ -184,8 +185,6 @@ def _stop_signals(classify: Callable[[int], tuple[str, str]]) -> Iterator[set[st
 def lost_task_result(cfg: RunConfig, launch: dict, state: str) -> RunResult:
     """The result of a job that ended (scheduler state `state`) without writing one: killed
     outright, out of host memory, its node lost. Names the state, the job's log and its end."""
-    from bench.launch.local import interrupted_result, log_tail
-
     status = {"TIMEOUT": "timeout", "PREEMPTED": "preempted"}.get(state, "failed")
     log = launch.get("log")
     tail = log_tail(Path(log)) if log else ""

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from bench.meter.host import cpu_model
+
 
 def _version(pkg: str) -> str | None:
     try:
@@ -72,8 +74,6 @@ def gpu_driver() -> str | None:
 
 
 def environment() -> dict:
-    from bench.meter.host import cpu_model
-
     return {
         "host": socket.gethostname(),  # which node of a cluster ran it
         "cpu": cpu_model(),

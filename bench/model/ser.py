@@ -14,22 +14,19 @@ from __future__ import annotations
 import inspect
 import os
 import shutil
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 from transformers.masking_utils import create_bidirectional_mask
 
+from bench.config import Modifiers
+from bench.errors import BenchError
 from bench.model import families
 from bench.model.backbones import CONFIG_OVERRIDES as CONFIG_OVERRIDES  # recorded in results
 from bench.model.backbones import LoadedBackbone, config_fingerprint, load_backbone
-from bench.errors import BenchError
 from bench.model.families import family_of
 from bench.model.graphs import Prefix, PrefixGraphs
-
-if TYPE_CHECKING:
-    from strategies import Modifiers
 
 
 class SERModel(nn.Module):

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import torch
 
-from bench.data.batching import LengthGrid
 from bench.cache.key import default_cache_dir
 from bench.cache.prefix import resolve_place
 from bench.config import RunConfig
+from bench.data.batching import LengthGrid
 from bench.errors import BenchError
 from bench.plan.calibrate import Calibration, calibrate
 from bench.plan.corpus import PlanCorpus

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bench.data.batching import LengthGrid
-from bench.train.ceiling import fixed_batch, measure_ceiling
 from bench.config import TrainConfig
+from bench.data.batching import LengthGrid
 from bench.meter.timing import synchronize
 from bench.model.ser import build_model, prepare_forward
 from bench.plan.fit import LengthFit, fit_lengths
+from bench.train.ceiling import fixed_batch, measure_ceiling
 from bench.train.step import Stepper, forward, make_stepper, resolve_precision, train_step
 from strategies import parse_strategy
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from bench.data.adapters.base import SPLITS, Corpus
 from bench.data.audio import TARGET_SR
 from bench.data.batching import AudioDataset
-from bench.errors import BenchError
+from bench.data.durations import msp_like_durations
 from bench.data.synthetic import SPLIT_FRACTIONS
+from bench.errors import BenchError
 
 MSP_LIKE_MAX = 2_000_000  # clips; a typo's guard, ~18x MSP-Podcast
 
@@ -63,8 +64,6 @@ def from_corpus(corpus: Corpus, max_seconds: float | None) -> PlanCorpus:
 
 def msp_like(n_clips: int, max_seconds: float | None, seed: int = 0) -> PlanCorpus:
     """`n_clips` durations drawn like MSP-Podcast's, split 70/15/15; no audio exists."""
-    from bench.cli.data import msp_like_durations
-
     if not 1 <= n_clips <= MSP_LIKE_MAX:
         raise BenchError(f"--msp-like takes a clip count from 1 to {MSP_LIKE_MAX}, not {n_clips}")
     seconds = msp_like_durations(n_clips, seed)
@@ -78,8 +77,7 @@ def msp_like(n_clips: int, max_seconds: float | None, seed: int = 0) -> PlanCorp
         start = end
     return PlanCorpus(
         f"msp-like-{n_clips}",
-        f"{n_clips} durations drawn like MSP-Podcast's (bench_data.msp_like_durations); "
-        "no audio written",
+        f"{n_clips} durations drawn like MSP-Podcast's (bench.data.durations); no audio written",
         3,
         lengths,
         cropped,

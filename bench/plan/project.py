@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from bench.data.batching import LengthGrid, bucket_batches, frames_of
 from bench.cache.prefix import STORE_DTYPES
 from bench.cache.store import DTYPES
 from bench.config import TrainConfig
+from bench.data.batching import LengthGrid, bucket_batches, frames_of
 from bench.plan.calibrate import Calibration
 from bench.plan.corpus import PlanCorpus
 from bench.plan.disk import DiskRates

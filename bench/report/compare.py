@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.errors import BenchError
 from bench.report.analysis import Analysis
 from bench.report.figures import find_figure
 
@@ -21,8 +22,6 @@ class FigureLimit:
 
     @classmethod
     def parse(cls, text: str) -> FigureLimit:
-        from bench.errors import BenchError
-
         name, sep, value = text.rpartition(":")
         try:
             fraction = float(value.strip().rstrip("%")) / 100

@@ -9,6 +9,7 @@ declarations, so any pair of figures can be plotted against each other.
 
 from __future__ import annotations
 
+from bench.errors import BenchError
 from bench.result import Metric, result_figures
 from bench.result.figure import format_count
 
@@ -76,8 +77,6 @@ def figure_catalogue(dimensions: tuple[str, ...]) -> tuple[Metric, ...]:
 
 def find_figure(name: str, dimensions: tuple[str, ...]) -> Metric:
     """The figure called `name` (its key, e.g. peak_vram_alloc_mib, or its label)."""
-    from bench.errors import BenchError
-
     figures = figure_catalogue(dimensions)
     for m in figures:
         if name.strip().lower() in (m.key.lower(), m.label.lower()):

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import torch
 
-from bench.data.batching import Batch, frame_aligned, frames_of
 from bench.cache import CachedBatch
 from bench.cache.prefix import STORE_DTYPES
 from bench.cache.store import DTYPES
+from bench.data.batching import Batch, frame_aligned, frames_of
 from bench.meter.timing import synchronize
 from bench.result.sections import Ceiling
 from bench.train.step import Stepper, train_step

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
-from bench.data.batching import AudioDataset, bucket_batches
 from bench.config import RunConfig
+from bench.data.batching import AudioDataset, bucket_batches
 from bench.data.datasets import SPLITS, Corpus, load_dataset
 from bench.meter.environment import pick_device
 from bench.model.ser import LoadedBackbone, SERModel, build_model, prepare_forward

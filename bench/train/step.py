@@ -13,8 +13,8 @@ import torch
 from bench.ccc import ccc_loss
 
 if TYPE_CHECKING:
-    from bench.data.batching import Batch
     from bench.cache import CachedBatch
+    from bench.data.batching import Batch
     from bench.model.ser import SERModel
     from strategies.base import Strategy
 

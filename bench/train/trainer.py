@@ -12,18 +12,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from bench.cache import CacheView, prepare_caches
+from bench.ccc import ccc
+from bench.config import TrainConfig
 from bench.data.batching import (
     LengthGrid,
     bucket_batches,
     distinct_lengths,
     padding_fraction,
 )
-from bench.cache import CacheView, prepare_caches
-from bench.ccc import ccc
-from bench.config import TrainConfig
-from bench.model.graphs import PrefixGraphs
 from bench.data.loader import SplitLoader, prepare_loaders
 from bench.meter import StepTimer
+from bench.model.graphs import PrefixGraphs
 from bench.model.ser import SERModel
 from bench.result.sections import CacheReport, EpochLog, LoaderReport
 from bench.train.setup import RunContext

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import os
 import time
 import traceback
 
 import torch
 
-from bench.train.ceiling import fixed_batch, measure_ceiling
 from bench.config import RunConfig
 from bench.data.datasets import Corpus
-from bench.meter.environment import describe_device, environment
 from bench.errors import BenchError
-from bench.model.flops import compute_of
 from bench.meter import MemoryTracker, peak_rss_mib
+from bench.meter.environment import describe_device
 from bench.meter.host import cpu_time_s
 from bench.meter.summary import run_times
+from bench.model.flops import compute_of
 from bench.model.ser import CONFIG_OVERRIDES, count_parameters
 from bench.result import (
     AllocatorReport,
@@ -31,27 +29,11 @@ from bench.result import (
     RunResult,
     build,
 )
-from bench.train.setup import setup_run
+from bench.result.start import now_iso, started_result
 from bench.stats import prediction_problems
+from bench.train.ceiling import fixed_batch, measure_ceiling
+from bench.train.setup import setup_run
 from bench.train.trainer import Progress, train
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-def base_result(cfg: RunConfig) -> RunResult:
-    """A run's result before it has measured anything (status failed until it finishes)."""
-    return RunResult(
-        strategy=cfg.strategy,
-        seed=cfg.seed,
-        run_id=cfg.config_hash(),
-        profile=cfg.profile,
-        model=ModelInfo(name=cfg.model),
-        config=cfg.to_dict(),
-        environment=environment(),
-        started_at=_now(),
-    )
 
 
 def run_one(
@@ -59,7 +41,7 @@ def run_one(
 ) -> RunResult:
     """Train and measure one run. Exceptions propagate; `run_guarded` turns them into results."""
     t_run = time.perf_counter()
-    started = base_result(cfg)
+    started = started_result(cfg)
     ctx = setup_run(cfg, corpus)
     spec, device, corpus, model, loaded = ctx.spec, ctx.device, ctx.corpus, ctx.model, ctx.loaded
     total, trainable = count_parameters(model)
@@ -161,7 +143,7 @@ def run_one(
             + out.notes
             + ([thr.note] if thr.note else [])
         ),
-        finished_at=_now(),
+        finished_at=now_iso(),
     )
 
 
@@ -181,7 +163,7 @@ def run_guarded(cfg: RunConfig, progress: Progress = lambda e: None) -> RunResul
     try:
         return run_one(cfg, progress)
     except torch.cuda.OutOfMemoryError as exc:
-        result = base_result(cfg).replace(
+        result = started_result(cfg).replace(
             status="oom",
             error=f"CUDA out of memory: {str(exc).splitlines()[0]}",
             notes=(
@@ -190,9 +172,9 @@ def run_guarded(cfg: RunConfig, progress: Progress = lambda e: None) -> RunResul
             ),
         )
     except BenchError as exc:
-        result = base_result(cfg).replace(status="failed", error=str(exc))
+        result = started_result(cfg).replace(status="failed", error=str(exc))
     except Exception as exc:
-        result = base_result(cfg).replace(
+        result = started_result(cfg).replace(
             status="failed",
             error=f"{type(exc).__name__}: {exc}",
             traceback=traceback.format_exc(),
@@ -203,6 +185,6 @@ def run_guarded(cfg: RunConfig, progress: Progress = lambda e: None) -> RunResul
             memory=MemoryReport(peak_rss_mib=peak_rss_mib()),
             allocator=AllocatorReport(peak_vram_alloc_mib=alloc),
         ),
-        finished_at=_now(),
+        finished_at=now_iso(),
         pid=os.getpid(),
     )

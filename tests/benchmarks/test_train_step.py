@@ -12,8 +12,8 @@ import itertools
 import pytest
 import torch
 
+from bench.cli.args import ALL
 from bench.train.ceiling import fixed_batch
-from bench.cli.run import ALL
 from bench.train.setup import setup_run
 from bench.train.step import train_step
 

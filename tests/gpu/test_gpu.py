@@ -89,8 +89,8 @@ def test_cuda_device_order_matches_nvml_by_uuid():
 
 
 def test_plan_measures_memory_at_the_longest_bucket_and_the_largest_batch():
-    from bench.data.batching import LengthGrid
     from bench.config import PROFILES
+    from bench.data.batching import LengthGrid
     from bench.plan.calibrate import calibrate
 
     grid = LengthGrid.from_lengths([32_000, 48_000, 64_000, 80_000])

@@ -4,29 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-from bench.data.synthetic import SyntheticSpec
-
-if TYPE_CHECKING:  # both import this module for the data they produce
-    from bench.data.adapters.hf_options import HFOptions
-    from bench.data.adapters.label_range import LabelRange
+from dataclasses import dataclass
 
 SPLITS = ("train", "val", "test")
-
-
-@dataclass(frozen=True)
-class DataOptions:
-    """Everything that selects which clips a run sees, besides the corpus itself."""
-
-    seed: int = 0  # seeds the split of manifests that have none
-    strict: bool = False  # any bad row is an error instead of a skipped, counted row
-    fold: int | None = None  # IEMOCAP: the session held out for test (1-5)
-    test_set: str | None = None  # MSP-Podcast: which Split_Set is the test set (Test1, Test2)
-    synthetic: SyntheticSpec = field(default_factory=SyntheticSpec)
-    label_range: LabelRange | None = None  # csv, hf: the labels' scale (--label-range)
-    hf: HFOptions | None = None  # hf: which columns and splits to read
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,18 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bench.data.adapters.base import Corpus, DataOptions, LabelScale, Listing, Problem, Row, SplitRule
+from bench.ccc import DIMENSIONS
+from bench.data.adapters.base import Corpus, LabelScale, Listing, Problem, Row, SplitRule
 from bench.data.adapters.label_range import apply_label_range
 from bench.data.adapters.validate import assemble
-from bench.ccc import DIMENSIONS
 from bench.errors import BenchError
+
+if TYPE_CHECKING:  # the config names the corpus; no adapter needs more of it
+    from bench.config import DataConfig
 
 SCALE = LabelScale(-1.0, 1.0, "csv manifest labels, read as given")
 SPLIT_NAMES = {
@@ -135,6 +139,6 @@ def split_rule(seed: int) -> SplitRule:
     return rule
 
 
-def load(data_root: str | None, opts: DataOptions) -> Corpus:
-    listing = apply_label_range(read_manifest(find_manifest(data_root)), opts.label_range)
-    return assemble(listing, split_rule(opts.seed), opts.strict)
+def load(data: DataConfig, seed: int) -> Corpus:
+    listing = apply_label_range(read_manifest(find_manifest(data.root)), data.label_range)
+    return assemble(listing, split_rule(seed), data.strict)

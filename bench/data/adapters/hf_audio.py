@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.data.adapters.probe_cache import write_json
 from bench.errors import BenchError
-from bench.data.synthetic import default_cache_dir
+from bench.paths import cache_root
 
 INDEX_VERSION = 1  # bump when what a cell becomes changes, so old indexes are not reused
 BATCH_ROWS = 64  # rows read at a time: memory holds a few dozen clips, not the column
@@ -124,7 +124,7 @@ def audio_cells(
             f"{source}: no audio column {column!r}; its columns are {ds.column_names}; "
             "pass --audio-column NAME"
         )
-    folder = (cache_dir or default_cache_dir()) / "hf-audio" / _key(ds, source, split, column)
+    folder = (cache_dir or cache_root()) / "hf-audio" / _key(ds, source, split, column)
     index = folder / "index.json"
     cells = _stored(index, ds.num_rows) if index.is_file() else None
     if cells is not None:

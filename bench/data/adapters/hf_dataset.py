@@ -13,13 +13,13 @@ column is. Labels are read on [-1, 1] unless `--label-range` gives their scale.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from bench.ccc import DIMENSIONS
 from bench.data.adapters import csv_manifest
 from bench.data.adapters.base import (
     SPLITS,
     Corpus,
-    DataOptions,
     LabelScale,
     Listing,
     Problem,
@@ -30,8 +30,10 @@ from bench.data.adapters.hf_audio import audio_cells
 from bench.data.adapters.hf_options import HFOptions
 from bench.data.adapters.label_range import apply_label_range
 from bench.data.adapters.validate import assemble
-from bench.ccc import DIMENSIONS
 from bench.errors import BenchError
+
+if TYPE_CHECKING:  # the config names the corpus; no adapter needs more of it
+    from bench.config import DataConfig
 
 SCALE = LabelScale(-1.0, 1.0, "dataset labels, read as given")
 INSTALL_HINT = "--dataset hf needs the `datasets` package: pip install 'serbench[hf]' (or pip install datasets)"
@@ -183,7 +185,7 @@ def split_rule(seed: int, chosen: list[tuple[str, str]]) -> SplitRule:
     return rule
 
 
-def load(data_root: str | None, opts: DataOptions) -> Corpus:
-    listing, chosen = read_dataset(data_root, opts.hf or HFOptions())
-    listing = apply_label_range(listing, opts.label_range)
-    return assemble(listing, split_rule(opts.seed, chosen), opts.strict)
+def load(data: DataConfig, seed: int) -> Corpus:
+    listing, chosen = read_dataset(data.root, data.hf or HFOptions())
+    listing = apply_label_range(listing, data.label_range)
+    return assemble(listing, split_rule(seed, chosen), data.strict)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.data.adapters.base import SPLITS
 from bench.ccc import DIMENSIONS
+from bench.data.adapters.base import SPLITS
 from bench.errors import BenchError
 
 Pairs = tuple[tuple[str, str], ...]

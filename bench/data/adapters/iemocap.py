@@ -15,10 +15,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bench.data.adapters.base import Corpus, DataOptions, LabelScale, Listing, Problem, Row, SplitRule
+from bench.data.adapters.base import Corpus, LabelScale, Listing, Problem, Row, SplitRule
 from bench.data.adapters.validate import assemble
 from bench.errors import BenchError
+
+if TYPE_CHECKING:  # the config names the corpus; no adapter needs more of it
+    from bench.config import DataConfig
 
 SESSIONS = (1, 2, 3, 4, 5)
 DEFAULT_FOLD = 5
@@ -118,6 +122,6 @@ def split_rule(fold: int | None) -> SplitRule:
     return rule
 
 
-def load(data_root: str | None, opts: DataOptions) -> Corpus:
-    rule = split_rule(opts.fold)  # a bad --fold fails before any file is read
-    return assemble(read_evaluations(corpus_root(data_root)), rule, opts.strict)
+def load(data: DataConfig, seed: int) -> Corpus:
+    rule = split_rule(data.fold)  # a bad --fold fails before any file is read
+    return assemble(read_evaluations(corpus_root(data.root)), rule, data.strict)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from bench.data.adapters.base import LabelScale, Listing
 from bench.ccc import DIMENSIONS
+from bench.data.adapters.base import LabelScale, Listing
 from bench.errors import BenchError
 
 FLAG = "--label-range"

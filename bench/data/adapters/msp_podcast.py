@@ -12,10 +12,14 @@ import csv
 import os
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bench.data.adapters.base import Corpus, DataOptions, LabelScale, Listing, Problem, Row
+from bench.data.adapters.base import Corpus, LabelScale, Listing, Problem, Row
 from bench.data.adapters.validate import assemble
 from bench.errors import BenchError
+
+if TYPE_CHECKING:  # the config names the corpus; no adapter needs more of it
+    from bench.config import DataConfig
 
 LABELS = Path("Labels") / "labels_consensus.csv"
 AUDIO = "Audios"
@@ -104,5 +108,5 @@ def split_rule(rows: list[Row]) -> tuple[list[str], str]:
     return splits, f"Split_Set: Train -> train, Development -> val, {'/'.join(tests)} -> test"
 
 
-def load(data_root: str | None, opts: DataOptions) -> Corpus:
-    return assemble(read_labels(corpus_root(data_root), opts.test_set), split_rule, opts.strict)
+def load(data: DataConfig, seed: int) -> Corpus:
+    return assemble(read_labels(corpus_root(data.root), data.test_set), split_rule, data.strict)

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.data.audio import AudioInfo, AudioProblem, probe_audio
-from bench.data.synthetic import default_cache_dir
+from bench.paths import cache_root
 
 INDEX_VERSION = 1  # bump when probe_audio's verdicts change, so stale answers are not reused
 # Header reads wait on the disk and libsndfile releases the GIL: threads overlap them.
@@ -72,7 +72,7 @@ def write_json(file: Path, payload: dict | list) -> None:
 
 def probe_many(paths: list[str], cache_dir: Path | None = None) -> dict[str, Verdict]:
     """probe_audio for every path (AudioInfo, or the AudioProblem it raised), remembered on disk."""
-    index = (cache_dir or default_cache_dir()) / "audio-index" / f"{_key(paths)}.json"
+    index = (cache_dir or cache_root()) / "audio-index" / f"{_key(paths)}.json"
     if index.is_file():
         try:
             stored = json.loads(index.read_text())

@@ -1,0 +1,367 @@
+"""What the commands share: the run flags, and turning them into validated run configs.
+
+`python -m bench.run`, `python -m bench.plan` and `python -m bench.cli.ceiling` read the same
+flags into the same `RunConfig`s here, so a plan, a ceiling and a sweep of one command line are
+of the same runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import torch
+from rich.console import Console
+
+from bench.config import PROFILES, DataConfig, MeterConfig, RunConfig, get_profile
+from bench.data.adapters.hf_options import HFOptions
+from bench.data.adapters.label_range import parse_label_range
+from bench.data.datasets import ADAPTERS
+from bench.errors import BenchError
+from bench.launch.options import add_launch_arguments
+from bench.meter.environment import pick_device
+from bench.model.backbones import architecture_config
+from bench.model.graphs import require_cuda
+from strategies import parse_strategy
+from strategies.registry import describe, describe_modifiers, registered
+
+# `all`: the study's five strategies, then ours: SUPERB-style layer weighting, BitFit, DoRA, and
+# LoRA in the last three layers with its frozen prefix cached.
+ALL = [
+    "full",
+    "partial3",
+    "partial3+amp",
+    "partial3+amp+cache",
+    "lora",
+    "head",
+    "bitfit",
+    "dora",
+    "lora3+amp+cache",
+]
+
+
+def parse_seeds(text: str | None, default_count: int) -> list[int]:
+    """`3` -> [0, 1, 2]; `0,5,7` -> [0, 5, 7]."""
+    if text is None:
+        return list(range(default_count))
+    try:
+        if "," in text:
+            return [int(s) for s in text.split(",") if s.strip()]
+        n = int(text)
+    except ValueError:
+        raise BenchError(f"--seeds takes a count (3) or a list (0,1,2), not {text!r}") from None
+    if n < 1:
+        raise BenchError("--seeds count must be >= 1")
+    return list(range(n))
+
+
+def parse_folds(text: str) -> list[int]:
+    """`1-5` -> [1, 2, 3, 4, 5]; `1,3` -> [1, 3]; `2` -> [2]."""
+    folds: list[int] = []
+    try:
+        for part in (p.strip() for p in text.split(",") if p.strip()):
+            lo, dash, hi = part.partition("-")
+            folds += list(range(int(lo), int(hi) + 1)) if dash else [int(lo)]
+    except ValueError:
+        raise BenchError(f"--folds takes a range (1-5) or a list (1,3), not {text!r}") from None
+    if not folds or len(set(folds)) != len(folds):
+        raise BenchError(f"--folds takes distinct folds like 1-5 or 1,3, not {text!r}")
+    return folds
+
+
+def build_run_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description="Finetune a speech transformer for dimensional SER with each strategy and compare CCC and cost.",
+    )
+    ap.add_argument(
+        "--strategies",
+        default="all",
+        help="comma list (full,partial3+amp,lora:r=16) or 'all' (default)",
+    )
+    ap.add_argument(
+        "--seeds", default=None, help="count (3) or list (0,1,2); default from the profile"
+    )
+    ap.add_argument("--dataset", default="synthetic", help=f"one of: {', '.join(ADAPTERS)}")
+    ap.add_argument(
+        "--data-root",
+        default=None,
+        help="csv: the manifest file; msp-podcast: the folder holding Labels/ and Audios/; "
+        "iemocap: the folder holding Session1..5; hf: a folder written by save_to_disk or a "
+        "hub name; synthetic: its cache folder",
+    )
+    ap.add_argument(
+        "--fold",
+        type=int,
+        default=None,
+        help="iemocap: the session held out for test, 1-5 (default 5; validation: the one before)",
+    )
+    ap.add_argument(
+        "--folds",
+        default=None,
+        help="iemocap: run every fold listed (1-5, or 1,3): folds become a sweep dimension and "
+        "the report averages over seeds and folds",
+    )
+    ap.add_argument(
+        "--test-set", default=None, help="msp-podcast: the Split_Set used as test (default Test1)"
+    )
+    ap.add_argument(
+        "--label-range",
+        default=None,
+        help="csv, hf: the labels' scale, mapped to [-1, 1]: LO,HI (1,7) or per dimension "
+        "'arousal=1,7;valence=1,7;dominance=1,5' (default: -1,1; negative LO: --label-range=-1,1)",
+    )
+    hf = ap.add_argument_group("--dataset hf (a Hugging Face dataset)")
+    hf.add_argument("--audio-column", default=None, help="the audio column (default audio)")
+    hf.add_argument(
+        "--label-columns",
+        default=None,
+        help="arousal=EmoAct,valence=EmoVal,dominance=EmoDom (any subset; default: columns "
+        "named arousal, valence, dominance)",
+    )
+    hf.add_argument(
+        "--speaker-column", default=None, help="speaker ids (default: a column named speaker)"
+    )
+    hf.add_argument(
+        "--hf-splits",
+        default=None,
+        help="train=train,val=validation,test=test (default: the dataset's split names; a "
+        "dataset of one split is split by speaker)",
+    )
+    ap.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="crop longer clips to this many seconds (random window in training, centred in "
+        "evaluation); default from the profile",
+    )
+    ap.add_argument(
+        "--model",
+        default=None,
+        help="preset, local path or hub id of a wav2vec2, hubert, wavlm or data2vec-audio "
+        "checkpoint (default from the profile); a comma list (tiny-w2v2,tiny-wavlm) compares "
+        "the backbones x strategies in one report",
+    )
+    ap.add_argument(
+        "--weights",
+        default=None,
+        choices=["auto", "pretrained", "random"],
+        help="auto: pretrained, falling back loudly to random init when offline (default: the "
+        "profile's: auto; random for gpu-check)",
+    )
+    ap.add_argument(
+        "--profile",
+        default=None,
+        help=f"{', '.join(PROFILES)}; default: study with CUDA, quick without",
+    )
+    ap.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
+    ap.add_argument("--out", default=None, help="run folder (default reports/<profile>)")
+    ap.add_argument("--epochs", type=int, default=None, help="override the profile's max epochs")
+    ap.add_argument(
+        "--batch-size", type=int, default=None, help="override the profile's batch size"
+    )
+    ap.add_argument(
+        "--num-workers",
+        type=int,
+        default=None,
+        help="data loader worker processes, used when the decoded audio is not held in memory "
+        "(profile default)",
+    )
+    ap.add_argument(
+        "--preload",
+        default=None,
+        choices=["auto", "on", "off"],
+        help="decode every clip into memory once before training (auto: when it fits in 25%% "
+        "of the available memory; default)",
+    )
+    ap.add_argument("--strict", action="store_true", help="any bad manifest row is an error")
+    measure = ap.add_argument_group("measurement")
+    measure.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=None,
+        help="steps excluded from throughput (profile default)",
+    )
+    measure.add_argument(
+        "--warmup-seconds", type=float, default=None, help="seconds excluded from throughput, too"
+    )
+    measure.add_argument(
+        "--nvml-interval-ms",
+        type=float,
+        default=10.0,
+        help="NVML memory sampling period (default 10)",
+    )
+    measure.add_argument(
+        "--require-idle-gpu", action="store_true", help="abort when other processes use the GPU"
+    )
+    measure.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="device peak for MFU (default: known-GPU table)",
+    )
+    ap.add_argument("--force", action="store_true", help="rerun runs whose results already exist")
+    ap.add_argument("--quiet", action="store_true", help="no progress output, only the final table")
+    ap.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.01,
+        help="the report recommends the fastest strategy whose mean CCC is within this of the best",
+    )
+    ap.add_argument(
+        "--list-strategies",
+        action="store_true",
+        help="print every strategy and modifier, then exit",
+    )
+    add_launch_arguments(ap)
+    return ap
+
+
+def consoles() -> tuple[Console, Console]:
+    """(stdout, stderr) consoles of the command-line tools; stdout wide enough in CI logs that a
+    table is not squeezed into "…"."""
+    console = Console()
+    return (console if console.is_terminal else Console(width=200)), Console(stderr=True)
+
+
+def strategy_names(text: str | None) -> list[str] | None:
+    """--strategies as a list of spellings: `all` is ALL; None (not given) stays None."""
+    if text is None:
+        return None
+    return list(ALL) if text.strip() == "all" else [n for n in text.split(",") if n.strip()]
+
+
+def list_strategies_text() -> str:
+    lines = ["strategies (family<k>:param=default,...; k = a number suffix, e.g. partial3):"]
+    lines += [f"  {describe(info)}" for info in registered().values()]
+    lines += ["modifiers (append with +, e.g. partial3+amp+cache):"]
+    lines += [f"  {line}" for line in describe_modifiers()]
+    lines += [f"all = {', '.join(ALL)}"]
+    return "\n".join(lines)
+
+
+def configs_from_args(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
+    """Resolve and validate every run before anything trains."""
+    profile = get_profile(args.profile or ("study" if torch.cuda.is_available() else "quick"))
+    names = strategy_names(args.strategies)
+    specs = [parse_strategy(n) for n in names]
+    graphs = [s.name for s in specs if s.modifiers.graph]
+    if graphs and args.launcher == "local":
+        require_cuda(pick_device(args.device), ", ".join(graphs))
+    models = list(dict.fromkeys(m.strip() for m in (args.model or profile.model).split(",")))
+    if "" in models:
+        raise BenchError(f"--model has an empty name in {args.model!r}; use a,b without blanks")
+    for model in models:
+        try:  # an unsupported family is refused here, before anything trains
+            layers = architecture_config(model).num_hidden_layers
+        except OSError:
+            continue  # checked again once the model loads
+        for s in specs:
+            s.strategy.validate(layers)
+    # Command-line overrides of the profile's training settings: (flag, field, smallest value).
+    overrides = {}
+    for flag, field_name, least in (
+        ("--epochs", "max_epochs", 1),
+        ("--batch-size", "batch_size", 1),
+        ("--warmup-steps", "warmup_steps", 0),
+        ("--warmup-seconds", "warmup_seconds", 0),
+        ("--max-seconds", "max_seconds", 1e-3),
+        ("--num-workers", "num_workers", 0),
+    ):
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is None:
+            continue
+        if value < least:
+            raise BenchError(f"{flag} must be >= {least:g}, not {value:g}")
+        overrides[field_name] = value
+    if args.preload is not None:
+        overrides["preload"] = args.preload
+    train = dataclasses.replace(profile.train, **overrides)
+    seeds = parse_seeds(args.seeds, profile.seeds)
+    if args.dataset not in ADAPTERS:
+        raise BenchError(f"unknown dataset {args.dataset!r}; valid datasets: {', '.join(ADAPTERS)}")
+    if args.folds is not None and args.fold is not None:
+        raise BenchError("--fold and --folds exclude each other: --folds 3 runs fold 3 alone")
+    if args.folds is not None and args.dataset != "iemocap":
+        raise BenchError(f"--folds applies to --dataset iemocap only, not {args.dataset}")
+    folds: list[int | None] = [args.fold] if args.folds is None else list(parse_folds(args.folds))
+    hf_flags = (args.audio_column, args.label_columns, args.speaker_column, args.hf_splits)
+    hf = HFOptions.parse(*hf_flags) if any(f is not None for f in hf_flags) else None
+    label_range = parse_label_range(args.label_range) if args.label_range is not None else None
+    out = Path(args.out or f"reports/{profile.name}")
+    data = DataConfig(
+        args.dataset,
+        args.data_root,
+        args.strict,
+        profile.synthetic,
+        test_set=args.test_set,
+        label_range=label_range,
+        hf=hf,
+    )
+    meter = MeterConfig(
+        nvml_interval_s=args.nvml_interval_ms / 1000,
+        require_idle_gpu=args.require_idle_gpu,
+        peak_tflops=args.peak_tflops,
+    )
+    configs = [
+        RunConfig(
+            profile.name,
+            s.name,
+            seed,
+            model,
+            args.weights or profile.weights,
+            args.device,
+            train,
+            dataclasses.replace(data, fold=fold),
+            meter,
+        )
+        for seed in seeds
+        for model in models
+        for fold in folds
+        for s in specs
+    ]
+    return configs, out
+
+
+def add_plan_arguments(ap: argparse.ArgumentParser, msp_like: bool = True) -> None:
+    g = ap.add_argument_group("planning")
+    if msp_like:
+        g.add_argument(
+            "--msp-like",
+            type=int,
+            default=None,
+            metavar="N",
+            help="plan for N clips with durations drawn like MSP-Podcast's (no audio is "
+            "written; --dataset and --data-root are then ignored)",
+        )
+    g.add_argument(
+        "--calibration-points",
+        type=int,
+        default=5,
+        help="padded lengths timed per strategy, from the shortest to the longest bucket (>= 3 "
+        "for the quadratic fit and its bound; default 5)",
+    )
+    g.add_argument(
+        "--calibration-seconds",
+        type=float,
+        default=1.0,
+        help="seconds of timed training steps per length, over 3 passes (default 1.0)",
+    )
+
+
+def add_plan_first_arguments(ap: argparse.ArgumentParser) -> None:
+    """`python -m bench.run`'s flags for planning before running."""
+    g = ap.add_argument_group("planning first")
+    g.add_argument(
+        "--plan-first",
+        action="store_true",
+        help="calibrate, print the plan (plan.json, plan.md in the run folder), then ask before "
+        "running",
+    )
+    g.add_argument(
+        "--yes",
+        action="store_true",
+        help="with --plan-first: run without asking (never asked without a terminal or in CI)",
+    )
+    add_plan_arguments(ap, msp_like=False)
