@@ -257,3 +257,25 @@ def test_the_plan_first_prompt_shows_its_choices(monkeypatch):
     monkeypatch.setattr(builtins, "input", lambda *a: "n")
     assert not confirm(console, yes=False)
     assert "run it? [y/N]" in out.getvalue()
+
+
+def test_the_plan_warns_of_emulated_precision_next_to_the_fp32_twin(
+    tmp_path, tiny_config, monkeypatch
+):
+    from bench.plan.build import fp32_twin, make_plan
+    from bench.plan.corpus import from_corpus
+    from bench.plan.render import markdown
+
+    monkeypatch.setattr("bench.plan.build.precision_facts", lambda device: dict(AVX2))
+    assert fp32_twin("partial3+amp+cache") == "partial3+cache"
+    cfg = dataclasses.replace(tiny_config, strategy="partial1+amp")
+    corpus = from_corpus(load_dataset(cfg.data, 0), cfg.train.max_seconds)
+    seen = []
+    plan = make_plan([cfg], corpus, torch.device("cpu"), 1, 0.01, tmp_path, seen.append)
+    assert seen == ["partial1+amp", "partial1 (the fp32 twin of partial1+amp, for comparison)"]
+    assert [s.strategy for s in plan.strategies] == ["partial1+amp"]  # the twin is not planned
+    (warning,) = plan.warnings
+    assert warning.startswith("partial1+amp: bf16 is EMULATED on this cpu (ATen AVX2")
+    assert "for its fp32 twin partial1" in warning
+    assert "**Warning**: partial1+amp: bf16 is EMULATED" in markdown(plan, None)
+    assert plan.to_dict()["warnings"] == [warning]
