@@ -279,3 +279,20 @@ def test_the_plan_warns_of_emulated_precision_next_to_the_fp32_twin(
     assert "for its fp32 twin partial1" in warning
     assert "**Warning**: partial1+amp: bf16 is EMULATED" in markdown(plan, None)
     assert plan.to_dict()["warnings"] == [warning]
+
+
+def test_the_plan_says_when_it_says_little():
+    from types import SimpleNamespace
+
+    from bench.plan.build import caveats
+    from bench.plan.project import Figure
+
+    def plan(name, value, error):
+        return SimpleNamespace(strategy=name, total_s=Figure(value, "s", error, "fit"))
+
+    tight = [plan("full", 100.0, 5.0)]
+    assert caveats(tight, calibration_s=10.0) == []
+    (loose,) = caveats([plan("full", 3.4, 198.0), *tight], calibration_s=10.0)
+    assert loose.startswith("the bounds of full are half their estimates")
+    (costly,) = caveats(tight, calibration_s=377.0)
+    assert "calibrating took 377 s, longer than the 100 s" in costly

@@ -148,6 +148,8 @@ def make_plan(
             f"twin {twin_cal.strategy}{ratio}; its speed would measure the emulation, not mixed "
             "precision"
         )
+    wall = time.perf_counter() - t0
+    warnings += caveats(plans, wall)
     return Plan(
         profile=c0.profile,
         model=c0.model,
@@ -160,9 +162,35 @@ def make_plan(
         strategies=tuple(plans),
         calibrations=tuple(cals),
         disk=disk,
-        calibration_wall_s=time.perf_counter() - t0,
+        calibration_wall_s=wall,
         warnings=tuple(warnings),
     )
+
+
+def caveats(plans: list[StrategyPlan], calibration_s: float) -> list[str]:
+    """When the plan says less than it seems to: bounds as large as the estimates (too few
+    calibration steps for this machine's noise), or a calibration that cost more than the
+    sweep it projects."""
+    out = []
+    loose = [
+        p.strategy
+        for p in plans
+        if p.total_s.value and p.total_s.error and p.total_s.error >= 0.5 * p.total_s.value
+    ]
+    if loose:
+        out.append(
+            f"the bounds of {', '.join(loose)} are half their estimates or more: too few timed "
+            "steps for this machine's noise (another job on it?) to project from; raise "
+            "--calibration-seconds, or read these figures as orders of magnitude"
+        )
+    total = sum(p.total_s.value or 0.0 for p in plans)
+    if total and calibration_s > total:
+        out.append(
+            f"calibrating took {calibration_s:.0f} s, longer than the {total:.0f} s the sweep is "
+            "projected to take: at this scale running the sweep measures it exactly for less "
+            "(lower --calibration-points and --calibration-seconds to plan cheaply)"
+        )
+    return out
 
 
 def fp32_twin(spelling: str) -> str:
