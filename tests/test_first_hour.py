@@ -296,3 +296,15 @@ def test_the_plan_says_when_it_says_little():
     assert loose.startswith("the bounds of full are half their estimates")
     (costly,) = caveats(tight, calibration_s=377.0)
     assert "calibrating took 377 s, longer than the 100 s" in costly
+
+
+def test_cuda_precision_facts_name_what_decides_amp(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 0))
+    facts = precision_facts(torch.device("cuda"))
+    assert facts["compute_capability"] == "7.0"
+    assert facts["bf16_native"] is False and facts["fp16_native"] is True  # a V100
+    for key in ("tf32_matmul", "tf32_cudnn", "cudnn_version", "cudnn_benchmark"):
+        assert key in facts
+    assert is_emulated("bf16", facts) and not is_emulated("fp16", facts)
+    text = describe_facts(facts)
+    assert "compute capability 7.0" in text and "bf16 emulated" in text and "TF32 matmul" in text
