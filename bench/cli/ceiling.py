@@ -83,6 +83,12 @@ def ceiling_for(model_name: str, spelling: str, batch_size: int, samples: int, d
     return c.samples_per_s
 
 
+def failure_reason(exc: BaseException) -> str:
+    """One line naming an exception: its type and its message's first line."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
 def length_table(
     model_name: str,
     names: list[str],
@@ -93,8 +99,8 @@ def length_table(
 ) -> tuple[Table, dict[str, list[LengthCeiling]], dict[str, str]]:
     """Ceilings of `names` at each clip length in `seconds`, against the first of `names`: the
     table, the ceilings behind it by strategy, and why any strategy failed. A strategy that
-    cannot run here (out of memory, a capture that fails) gets its reason in its row; the others
-    are still measured."""
+    fails for any reason (out of memory, a capture that fails, a bug) gets its reason in its
+    row; the others are still measured: a short GPU window must not lose the rows it paid for."""
     for name in names:
         parse_strategy(name)  # a misspelt name is an error before anything is measured
     lengths = [round(s * 16_000) for s in seconds]
@@ -103,8 +109,12 @@ def length_table(
     for name in names:
         try:
             rows[name] = ceilings_for(model_name, name, batch_size, lengths, device, min_seconds)
-        except (BenchError, torch.OutOfMemoryError) as exc:
-            failed[name] = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # any failure: the row says why, the next strategy runs
+            failed[name] = failure_reason(exc)
+            # What the failed strategy left on the device must not fail the next one.
+            gc.collect()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
     first = rows.get(names[0])
     cuda = device.type == "cuda"
     table = Table(
@@ -123,7 +133,8 @@ def length_table(
     per_length = 5 if cuda else 3
     for name in names:
         if name in failed:
-            table.add_row(name, "failed (below)", *["-"] * (per_length * len(seconds) - 1))
+            why = failed[name] if len(failed[name]) <= 80 else failed[name][:77] + "..."
+            table.add_row(name, f"failed: {why}", *["-"] * (per_length * len(seconds) - 1))
             continue
         cells = [name]
         for i, c in enumerate(rows[name]):
