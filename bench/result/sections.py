@@ -204,6 +204,8 @@ class CacheReport:
     verify_gbps: float | None = None
     lock_wait_s: float = 0.0  # waiting for another process that was building the same store
     lock: str = "not needed"  # the build lock taken ("fcntl"), or why there was none
+    # What "available memory" meant when memory or disk was chosen: a cgroup limit or meminfo.
+    memory_source: str = ""
 
     @property
     def mib(self) -> float:
@@ -281,6 +283,8 @@ class LoaderReport:
     decoded_mib: float | None = None  # memory mode: the decoded audio of every split
     decode_s: float | None = None  # memory mode: decoding it, before training
     reason: str = ""
+    # What "available memory" meant for the preload decision: a cgroup limit or /proc/meminfo.
+    memory_source: str = ""
 
 
 @dataclass(frozen=True)
