@@ -13,7 +13,7 @@ from bench.config import RunConfig
 from bench.data.datasets import Corpus
 from bench.errors import BenchError
 from bench.meter import MemoryTracker, peak_rss_mib
-from bench.meter.environment import describe_device
+from bench.meter.environment import describe_device, pick_device
 from bench.meter.host import cpu_time_s
 from bench.meter.summary import run_times
 from bench.model.flops import compute_of
@@ -42,14 +42,18 @@ def run_one(
     """Train and measure one run. Exceptions propagate; `run_guarded` turns them into results."""
     t_run = time.perf_counter()
     started = started_result(cfg)
+    # NVML's baseline and idle check before anything touches CUDA: once setup_run has made the
+    # CUDA context and loaded the weights (~1 GB), a container that hides PIDs would show them
+    # as another process ("GPU not idle") and the device-delta figure would miss them.
+    tracker = MemoryTracker(
+        pick_device(cfg.device), cfg.meter.nvml_interval_s, require_idle=cfg.meter.require_idle_gpu
+    )
+    tracker.baseline()
     ctx = setup_run(cfg, corpus)
     spec, device, corpus, model, loaded = ctx.spec, ctx.device, ctx.corpus, ctx.model, ctx.loaded
     total, trainable = count_parameters(model)
     setup_s = time.perf_counter() - t_run  # corpus, model build, strategy; not the process start
 
-    tracker = MemoryTracker(
-        device, cfg.meter.nvml_interval_s, require_idle=cfg.meter.require_idle_gpu
-    )
     with tracker.track():
         out = train(ctx, progress)
     thr = out.timer.report()
