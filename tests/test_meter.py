@@ -301,3 +301,39 @@ def test_wait_ready_accepts_a_sampler_that_says_ready():
     wait_ready(ok, 10.0)
     out, _ = ok.communicate("stop\n", timeout=10)
     assert ok.returncode == 0 and out == ""
+
+
+def test_a_graph_capture_and_the_step_after_it_are_not_steady_steps():
+    # Stand-in for +graph's runner: `count` rises when a step (or evaluation) captures a graph.
+    count = [0]
+    timer = StepTimer(torch.device("cpu"), warmup_steps=0, captures=lambda: count[0])
+    timer.start_epoch()
+    kinds = []
+    # (shape, captures during the step, captures before it, e.g. in evaluation)
+    plan = [
+        ((4, 800), 1, 0),  # new shape, captured: first visit
+        ((4, 800), 0, 0),  # right after a capture: the allocator refills its cache
+        ((4, 800), 0, 0),  # steady
+        ((4, 800), 0, 2),  # evaluation captured two graphs of its own shapes since
+        ((4, 800), 0, 0),  # steady
+    ]
+    for shape, during, before in plan:
+        count[0] += before
+        with timer.step(4, 1.0, shape=shape):
+            count[0] += during
+        kinds.append(timer._pending[-1].kind)
+    assert kinds == ["shape", "shape", "steady", "shape", "steady"]
+    report = timer.report()
+    assert report.steps_timed == 2 and report.shape_warmup_steps == 3
+    assert report.capture_warmup_steps == 2  # the two not already first visits of a shape
+    assert report.distinct_input_shapes == 1
+
+
+def test_without_a_capture_counter_only_new_shapes_are_set_aside():
+    timer = StepTimer(torch.device("cpu"), warmup_steps=0)
+    timer.start_epoch()
+    for _ in range(3):
+        with timer.step(4, 1.0, shape=(4, 800)):
+            pass
+    report = timer.report()
+    assert report.steps_timed == 2 and report.capture_warmup_steps == 0

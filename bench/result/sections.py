@@ -75,10 +75,14 @@ class ThroughputReport:
         "shape warm-up",
         "s",
         False,
-        help="time of the first step at each new input shape, kept out of steady state",
+        help="time of the first step at each new input shape (and, with +graph, of each step "
+        "with or right after a graph capture), kept out of steady state",
         default=0.0,
     )
     distinct_input_shapes: int = 0
+    # Of shape_warmup_steps, those set aside for a CUDA graph capture alone (+graph): the step
+    # after a capture reallocates what the capture freed from the allocator's cache.
+    capture_warmup_steps: int = 0
     # Steady-state steps slower than STALL_FACTOR x the median: a loader, disk or host hiccup.
     stall_steps: int = 0
     stall_s: float = 0.0  # their summed duration
