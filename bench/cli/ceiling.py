@@ -30,13 +30,13 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.cli.args import ALL, strategy_names
-from bench.config import get_profile
+from bench.config import TrainConfig, get_profile
 from bench.errors import BenchError, run_cli
 from bench.meter.environment import describe_device, pick_device
 from bench.model.ser import build_model, prepare_forward
 from bench.result.store import load_results
 from bench.train.ceiling import GpuActivity, StepProfile, fixed_batch, measure_ceiling, profile_step
-from bench.train.step import make_stepper, resolve_precision
+from bench.train.step import apply_fp32_math, make_stepper, resolve_precision
 from strategies import parse_strategy
 
 
@@ -59,6 +59,8 @@ def ceilings_for(
     (random init: speed does not depend on the weights' values, and nothing is downloaded);
     with `profile`, each also with a profile of its step (a few more steps, under the profiler)."""
     spec = parse_strategy(spelling)
+    train = TrainConfig()  # fp32 math as a run has it by default (--tf32, --cudnn-benchmark)
+    apply_fp32_math(train.tf32, train.cudnn_benchmark, device)
     model, _ = build_model(model_name, "random", 0, spec.strategy)
     model.to(device)
     prepare_forward(model, spec.modifiers, device)  # +ckpt, +compile, +graph as a run has them

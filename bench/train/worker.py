@@ -109,7 +109,14 @@ def run_one(
             frozen_prefix_layers=model.frozen_prefix_layers,
             frozen_prefix_mode="eval (no dropout), cached or not",
         ),
-        strategy_spec=spec.to_dict() | {"precision_resolved": ctx.precision.name, "lr": ctx.lr},
+        strategy_spec=spec.to_dict()
+        | {
+            "precision_resolved": ctx.precision.name,
+            "lr": ctx.lr,
+            # the fp32-math choices (also in config.train, hashed into the run id)
+            "tf32": cfg.train.tf32,
+            "cudnn_benchmark": cfg.train.cudnn_benchmark,
+        },
         data=dataclasses.replace(
             build(DataInfo, corpus.summary()),
             padding_fraction=out.padding_fraction,
@@ -135,6 +142,7 @@ def run_one(
             device_info.get("name") if device.type == "cuda" else None,
             ctx.precision.name,
             cfg.meter.peak_tflops,
+            cfg.train.tf32,
         ),
         predictions=Predictions(
             dimensions=tuple(corpus.dimensions),
