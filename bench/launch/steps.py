@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,8 +110,17 @@ def run_step(step: Step, log_dir: Path, env: dict[str, str], budget_s: float) ->
 
 
 def run_steps(
-    steps: Sequence[Step], log_dir: Path, env: dict[str, str], budget_s: float
+    steps: Sequence[Step],
+    log_dir: Path,
+    env: dict[str, str],
+    budget_s: float,
+    on_done: Callable[[StepOutcome], None] = lambda outcome: None,
 ) -> list[StepOutcome]:
-    """Every step in order, each whatever the others did, all within `budget_s` seconds."""
+    """Every step in order, each whatever the others did, all within `budget_s` seconds;
+    `on_done` hears of each as it ends."""
     t0 = time.perf_counter()
-    return [run_step(s, log_dir, env, budget_s - (time.perf_counter() - t0)) for s in steps]
+    outcomes = []
+    for step in steps:
+        outcomes.append(run_step(step, log_dir, env, budget_s - (time.perf_counter() - t0)))
+        on_done(outcomes[-1])
+    return outcomes
