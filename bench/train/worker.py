@@ -41,14 +41,14 @@ def run_one(
 ) -> RunResult:
     """Train and measure one run. Exceptions propagate; `run_guarded` turns them into results."""
     t_run = time.perf_counter()
-    started = started_result(cfg)
-    # NVML's baseline and idle check before anything touches CUDA: once setup_run has made the
-    # CUDA context and loaded the weights (~1 GB), a container that hides PIDs would show them
-    # as another process ("GPU not idle") and the device-delta figure would miss them.
+    # NVML's baseline and idle check first, before anything touches CUDA: once setup_run has
+    # made the CUDA context and loaded the weights (~1 GB), a container that hides PIDs would
+    # show them as another process ("GPU not idle") and the device-delta figure would miss them.
     tracker = MemoryTracker(
         pick_device(cfg.device), cfg.meter.nvml_interval_s, require_idle=cfg.meter.require_idle_gpu
     )
     tracker.baseline()
+    started = started_result(cfg)
     ctx = setup_run(cfg, corpus)
     spec, device, corpus, model, loaded = ctx.spec, ctx.device, ctx.corpus, ctx.model, ctx.loaded
     total, trainable = count_parameters(model)
