@@ -22,7 +22,8 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def sweep_table(results: Sequence[RunResult]) -> list[str]:
     """One line per run: status, steady samples/s, in-run ceiling, harness efficiency, step
-    p50, steps timed / set aside as first visits, MFU, peak VRAM (NVML, allocator), test CCC."""
+    p50, steps timed / set aside as first visits, MFU, peak VRAM (NVML; the allocator's over
+    the run and while building a prefix cache, apart), test CCC."""
     head = (
         f"{'strategy':<22} {'status':<8} {'samples/s':>9} {'ceiling':>8} {'harness':>7} "
         f"{'p50 s':>7} {'timed':>5} {'first':>5} {'MFU':>6} {'NVML MiB':>8} {'alloc MiB':>9} "
@@ -45,6 +46,7 @@ def sweep_table(results: Sequence[RunResult]) -> list[str]:
             f"{'-' if mfu is None else f'{mfu:.1%}':>6} "
             f"{_fmt(eff and eff.memory and eff.memory.peak_vram_nvml_mib, '.0f'):>8} "
             f"{_fmt(eff and eff.allocator and eff.allocator.peak_vram_alloc_mib, '.0f'):>9} "
+            f"{_fmt(eff and eff.allocator and eff.allocator.alloc_peak_cache_mib, '.0f'):>9} "
             f"{_fmt(r.metrics.ccc_mean if r.metrics else None, '.3f'):>8}"
         )
         if not r.ok and r.error:
