@@ -40,6 +40,14 @@ class TrainConfig:
     # need it); gradients are clipped to max_grad_norm (None: not clipped).
     lr_warmup: float = 0.1
     max_grad_norm: float | None = 1.0
+    # fp32 math on CUDA, set before the model runs (bench/train/step.py: apply_fp32_math).
+    # tf32: TF32 tensor cores for fp32 matmuls and cuDNN convolutions. Off by default, so that
+    # an fp32 run computes in fp32 and its MFU is rated against the fp32 peak (PyTorch's own
+    # defaults mix: TF32 for convolutions, not for matmuls); on: rated against the TF32 peak.
+    # cudnn_benchmark: cuDNN autotunes each convolution at each new input shape (off by default,
+    # as in PyTorch; the tuning falls in first visits, outside steady state).
+    tf32: bool = False
+    cudnn_benchmark: bool = False
 
 
 @dataclass(frozen=True)

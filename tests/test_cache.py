@@ -351,11 +351,14 @@ def test_prefetch_keeps_order_reads_ahead_and_forwards_errors():
 
 
 def test_store_place_follows_available_memory(monkeypatch):
-    monkeypatch.setattr(prefix_mod, "available_memory_bytes", lambda: 10 * 2**30)
+    from bench.meter.host import AvailableMemory
+
+    ten = AvailableMemory(10 * 2**30, "/proc/meminfo MemAvailable")
+    monkeypatch.setattr(prefix_mod, "available_memory", lambda: ten)
     assert resolve_place("auto", 2**30) == "memory"
     assert resolve_place("auto", 8 * 2**30) == "disk"  # more than half of what is available
     assert resolve_place("disk", 1) == "disk"
-    with pytest.raises(BenchError, match=r"only 10\.0 GiB of memory is available"):
+    with pytest.raises(BenchError, match=r"only 10\.0 GiB of memory is available \(/proc/meminfo"):
         resolve_place("memory", 20 * 2**30)
     with pytest.raises(BenchError, match="cache_store must be one of"):
         resolve_place("ram", 1)

@@ -4,6 +4,7 @@ import pytest
 import torch
 from rich.console import Console
 
+from bench.cli import ceiling as ceiling_cli
 from bench.cli.args import strategy_names
 from bench.cli.ceiling import ceilings_for, length_table, main, parse_seconds
 from bench.errors import BenchError
@@ -76,7 +77,8 @@ def test_a_strategy_that_cannot_run_here_fails_in_its_row_and_the_rest_is_measur
         for line in out.splitlines()
         if len(cells := [c.strip() for c in line.split("│")[1:-1]]) == 4
     }
-    assert rows["partial1+graph"] == ["failed (below)", "-", "-"]
+    assert rows["partial1+graph"][0].startswith("failed: BenchError: +graph replays CUDA graphs")
+    assert rows["partial1+graph"][1:] == ["-", "-"]
     assert float(rows["partial1"][0]) > 0 and rows["partial1"][1] == "-"  # no baseline to divide by
     assert "partial1+graph failed: BenchError: +graph replays CUDA graphs" in out
 
@@ -84,3 +86,28 @@ def test_a_strategy_that_cannot_run_here_fails_in_its_row_and_the_rest_is_measur
 def test_an_unknown_strategy_is_a_clear_error(capsys):
     assert main(["--lengths", "1", "--strategies", "nope", "--model", "tiny-w2v2"]) == 2
     assert "unknown strategy 'nope'" in capsys.readouterr().err
+
+
+def test_an_unexpected_error_in_one_strategy_keeps_the_other_rows(monkeypatch, capsys):
+    real = ceiling_cli.ceilings_for
+
+    def flaky(model_name, spelling, *args, **kwargs):
+        if spelling == "partial1+amp":
+            raise RuntimeError("cuDNN error: CUDNN_STATUS_INTERNAL_ERROR\nmore detail")
+        return real(model_name, spelling, *args, **kwargs)
+
+    monkeypatch.setattr(ceiling_cli, "ceilings_for", flaky)
+    argv = ["--lengths", "0.5", "--strategies", "partial1,partial1+amp,partial2"]
+    assert main([*argv, "--model", "tiny-w2v2", "--batch-size", "1"]) == 1
+    out = capsys.readouterr().out
+    rows = {
+        cells[0]: cells[1:]
+        for line in out.splitlines()
+        if len(cells := [c.strip() for c in line.split("│")[1:-1]]) == 4
+    }
+    assert (
+        rows["partial1+amp"][0] == "failed: RuntimeError: cuDNN error: CUDNN_STATUS_INTERNAL_ERROR"
+    )
+    assert float(rows["partial1"][0]) > 0 and rows["partial1"][1] == "1.00x"
+    assert float(rows["partial2"][0]) > 0 and rows["partial2"][1].endswith("x")
+    assert "partial1+amp failed:" in out

@@ -206,3 +206,66 @@ def test_weights_default_to_the_profiles_and_the_flag_overrides_them():
     assert weights("--profile", "gpu-check") == {"random"}
     assert weights("--profile", "smoke") == {"auto"}
     assert weights("--profile", "gpu-check", "--weights", "auto") == {"auto"}
+
+
+def test_tf32_and_cudnn_benchmark_are_explicit_choices_hashed_into_the_run_id():
+    from bench.cli.args import configs_from_args
+    from bench.cli.run import build_parser
+
+    def config(*flags):
+        argv = ["--profile", "smoke", "--strategies", "partial1", *flags]
+        (cfg,), _ = configs_from_args(build_parser().parse_args(argv))
+        return cfg
+
+    default, tf32 = config(), config("--tf32", "on", "--cudnn-benchmark", "on")
+    assert (default.train.tf32, default.train.cudnn_benchmark) == (False, False)
+    assert (tf32.train.tf32, tf32.train.cudnn_benchmark) == (True, True)
+    assert config("--tf32", "off").config_hash() == default.config_hash() != tf32.config_hash()
+
+
+def test_the_run_sets_its_fp32_math_before_the_model_is_built_and_records_it(
+    tiny_config, monkeypatch
+):
+    import torch
+
+    import bench.train.setup as setup
+    from bench.train.worker import run_one
+
+    seen = {}
+    real_build = setup.build_model
+
+    def build(*args, **kwargs):
+        seen["matmul"] = torch.backends.cuda.matmul.allow_tf32
+        seen["cudnn"] = torch.backends.cudnn.allow_tf32
+        seen["benchmark"] = torch.backends.cudnn.benchmark
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(setup, "build_model", build)
+    try:
+        cfg = tiny_config.with_train(max_epochs=1, tf32=True, cudnn_benchmark=True)
+        result = run_one(cfg)
+        assert seen == {"matmul": True, "cudnn": True, "benchmark": True}
+        assert result.strategy_spec["tf32"] is True and result.strategy_spec["cudnn_benchmark"]
+        assert result.config["train"]["tf32"] is True
+        run_one(tiny_config.with_train(max_epochs=1))  # the default turns cuDNN's TF32 off too
+        assert seen == {"matmul": False, "cudnn": False, "benchmark": False}
+    finally:  # the run sets these for its whole process: PyTorch's defaults again
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = False
+
+
+def test_the_fp32_math_note_is_for_cuda_runs():
+    import torch
+
+    from bench.train.step import apply_fp32_math
+
+    try:
+        assert apply_fp32_math(False, False, torch.device("cpu")) is None
+        note = apply_fp32_math(True, False, torch.device("cuda"))
+        assert (
+            note
+            == "TF32 for fp32 matmuls and convolutions; cudnn.benchmark off (--tf32, --cudnn-benchmark)"
+        )
+    finally:
+        apply_fp32_math(False, False, torch.device("cpu"))

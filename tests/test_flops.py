@@ -71,3 +71,16 @@ def test_peak_table_and_override():
     assert peak_tflops("x86_64", "fp32", 1.5) == (1.5, "--peak-tflops")
     value, why = peak_tflops("Mystery GPU", "fp16", None)
     assert value is None and "--peak-tflops" in why
+
+
+def test_mfu_is_rated_against_the_peak_that_matches_the_tf32_choice():
+    h100 = "NVIDIA H100 80GB HBM3"
+    assert peak_tflops(h100, "fp32", None) == (67.0, "H100 fp32 spec (TF32 off)")
+    assert peak_tflops(h100, "fp32", None, tf32=True) == (
+        494.7,
+        "H100 TF32 tensor spec (--tf32 on)",
+    )
+    assert peak_tflops("NVIDIA H200", "fp32", None, tf32=True)[0] == 494.7
+    assert peak_tflops(h100, "bf16", None, tf32=True)[0] == 989.0  # autocast: the half peak
+    value, why = peak_tflops("Tesla V100-SXM2-16GB", "fp32", None, tf32=True)
+    assert value == 15.7 and "has no TF32" in why

@@ -176,6 +176,11 @@ def test_a_graph_run_equals_the_eager_run(stand_in_graphs, tiny_config):
     (note,) = [n for n in graphed.notes if "CUDA graphs" in n]
     assert int(note.split(" ran as ")[1].split()[0]) >= 2
     assert graphed.efficiency.harness_efficiency is not None
+    # Every capture (training and evaluation shapes) sets the step after it aside; eager has none.
+    g, e = graphed.efficiency.throughput, eager.efficiency.throughput
+    assert e.capture_warmup_steps == 0 and g.capture_warmup_steps >= 1
+    assert g.steps_timed + g.shape_warmup_steps == e.steps_timed + e.shape_warmup_steps
+    assert g.shape_warmup_steps == e.shape_warmup_steps + g.capture_warmup_steps
 
 
 def test_the_plan_calibrates_a_graph_strategy(stand_in_graphs):

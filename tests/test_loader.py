@@ -77,13 +77,16 @@ def test_preloaded_items_equal_decoded_ones(synth_dir):
 def test_preload_on_more_than_memory_holds_is_refused(synth_dir, monkeypatch):
     from bench.data import loader as loader_mod
     from bench.errors import BenchError
+    from bench.meter.host import AvailableMemory
 
-    monkeypatch.setattr(loader_mod, "available_memory_bytes", lambda: 1000)
+    limit = AvailableMemory(1000, "cgroup v2 /sys/fs/cgroup/memory.max (0.0 GiB limit)")
+    monkeypatch.setattr(loader_mod, "available_memory", lambda: limit)
     ds = _train_split(str(synth_dir))
-    with pytest.raises(BenchError, match=r"--preload on needs .* use --preload auto or off"):
+    with pytest.raises(BenchError, match=r"--preload on needs .*cgroup v2.* use --preload auto"):
         prepare_loaders({"train": ds}, LengthGrid(()), 0, "on")
     _, report = prepare_loaders({"train": ds}, LengthGrid(()), 2, "auto")
     assert report.mode == "workers" and "would not fit" in report.reason
+    assert report.memory_source == limit.source
 
 
 def test_an_epoch_of_msp_podcast_durations_has_few_lengths_and_little_padding():

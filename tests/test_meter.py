@@ -215,3 +215,125 @@ def test_the_step_timer_is_the_one_owner_of_allocator_peaks(monkeypatch):
     assert report.peak_vram_alloc_mib == 900 and report.peak_vram_reserved_mib == 1000
     assert report.alloc_peak_cache_mib == 25 and report.alloc_peak_eval_mib == 20
     assert report.alloc_peak_train_mib == 40
+
+
+def test_the_baseline_before_setup_lets_device_delta_count_context_and_weights(fake_cuda):
+    # Hidden PIDs: only the device's used memory tells. 1000 MiB arrive after the baseline (the
+    # CUDA context and the weights that setup_run loads), then training runs at that level.
+    fake = FakeNVML([0, 0, 1000, 1000, 1000, 1000], list_own_pid=False)
+    tracker = MemoryTracker(torch.device("cuda", 0), interval_s=0.001, nvml=fake)
+    tracker.baseline()
+    with tracker.track():
+        deadline = time.time() + 5
+        while fake.calls < 6 and time.time() < deadline:
+            time.sleep(0.005)
+    report = tracker.report()
+    assert report.device_baseline_mib == 500
+    assert report.nvml_source == "device-delta" and report.peak_vram_nvml_mib == 1000
+
+
+def test_a_busy_gpu_aborts_at_the_baseline_before_the_run_loads_anything(fake_cuda):
+    tracker = MemoryTracker(
+        torch.device("cuda", 0), nvml=FakeNVML([10], foreign_mib=2048), require_idle=True
+    )
+    with pytest.raises(BenchError, match=r"GPU not idle.*require-idle-gpu"):
+        tracker.baseline()
+
+
+def test_the_worker_takes_the_nvml_baseline_before_setup_run(tiny_config, monkeypatch):
+    import bench.train.worker as worker
+
+    order: list[str] = []
+
+    class Spy(MemoryTracker):
+        def baseline(self) -> None:
+            order.append("baseline")
+            super().baseline()
+
+    real_setup = worker.setup_run
+
+    def setup(*args, **kwargs):
+        order.append("setup_run")
+        return real_setup(*args, **kwargs)
+
+    monkeypatch.setattr(worker, "MemoryTracker", Spy)
+    monkeypatch.setattr(worker, "setup_run", setup)
+    result = worker.run_one(tiny_config.with_train(max_epochs=1))
+    assert result.status == "ok" and order == ["baseline", "setup_run"]
+
+
+def test_a_sampler_that_never_says_ready_becomes_a_note_not_a_hang(fake_cuda, monkeypatch):
+    import sys
+
+    # A planted hang: the sampler process starts and never answers (a stuck driver call).
+    tracker = MemoryTracker(torch.device("cuda", 0), nvml=FakeNVML([10]), ready_timeout_s=0.5)
+    tracker.injected = False  # the process form, with the hanging command below
+    hang = [
+        sys.executable,
+        "-c",
+        "import sys, time; sys.stdout.write('rea'); sys.stdout.flush(); time.sleep(60)",
+    ]
+    monkeypatch.setattr(tracker, "_sampler_argv", lambda pid, uuid: hang)
+    t0 = time.monotonic()
+    with tracker.track():
+        pass
+    assert time.monotonic() - t0 < 10
+    report = tracker.report()
+    assert report.peak_vram_nvml_mib is None
+    assert any(
+        "did not report ready within 0.5 s (it wrote 'rea')" in n and "not measured" in n
+        for n in report.notes
+    )
+
+
+def test_wait_ready_accepts_a_sampler_that_says_ready():
+    import subprocess
+    import sys
+
+    from bench.meter.memory import wait_ready
+
+    ok = subprocess.Popen(
+        [sys.executable, "-c", "print('ready', flush=True); input()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    wait_ready(ok, 10.0)
+    out, _ = ok.communicate("stop\n", timeout=10)
+    assert ok.returncode == 0 and out == ""
+
+
+def test_a_graph_capture_and_the_step_after_it_are_not_steady_steps():
+    # Stand-in for +graph's runner: `count` rises when a step (or evaluation) captures a graph.
+    count = [0]
+    timer = StepTimer(torch.device("cpu"), warmup_steps=0, captures=lambda: count[0])
+    timer.start_epoch()
+    kinds = []
+    # (shape, captures during the step, captures before it, e.g. in evaluation)
+    plan = [
+        ((4, 800), 1, 0),  # new shape, captured: first visit
+        ((4, 800), 0, 0),  # right after a capture: the allocator refills its cache
+        ((4, 800), 0, 0),  # steady
+        ((4, 800), 0, 2),  # evaluation captured two graphs of its own shapes since
+        ((4, 800), 0, 0),  # steady
+    ]
+    for shape, during, before in plan:
+        count[0] += before
+        with timer.step(4, 1.0, shape=shape):
+            count[0] += during
+        kinds.append(timer._pending[-1].kind)
+    assert kinds == ["shape", "shape", "steady", "shape", "steady"]
+    report = timer.report()
+    assert report.steps_timed == 2 and report.shape_warmup_steps == 3
+    assert report.capture_warmup_steps == 2  # the two not already first visits of a shape
+    assert report.distinct_input_shapes == 1
+
+
+def test_without_a_capture_counter_only_new_shapes_are_set_aside():
+    timer = StepTimer(torch.device("cpu"), warmup_steps=0)
+    timer.start_epoch()
+    for _ in range(3):
+        with timer.step(4, 1.0, shape=(4, 800)):
+            pass
+    report = timer.report()
+    assert report.steps_timed == 2 and report.capture_warmup_steps == 0

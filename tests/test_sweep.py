@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 from rich.console import Console
 
@@ -120,6 +121,40 @@ def test_a_run_that_exits_with_code_1_names_the_code_and_its_log(tiny_config, tm
     assert str(tmp_path / "logs" / "partial2__seed0.log") in result.error
     assert "ImportError: planted" in result.error
     assert read_result(path).error == result.error
+
+
+def _hang(run, cfg_dict, path, events, log):
+    """A run process that never ends (a planted hang: a stuck NVML sampler, a deadlock)."""
+    with open(log, "w") as fh:
+        fh.write("epoch 1: waiting for something that never comes\n")
+    time.sleep(3600)
+
+
+def test_a_run_past_its_run_timeout_is_killed_and_recorded_as_timeout(tiny_config, tmp_path):
+    from bench.launch.isolated import run_one_isolated
+
+    path = result_path(tmp_path, "partial2", 0)
+    t0 = time.monotonic()
+    result = run_one_isolated(tiny_config, path, lambda e: None, target=_hang, timeout_s=1.0)
+    assert time.monotonic() - t0 < 30  # killed, not waited for
+    assert result.status == "timeout" and "--run-timeout 1 s" in result.error
+    assert "waiting for something that never comes" in result.error  # the log's last words
+    assert read_result(path).status == "timeout"
+
+
+def test_run_timeout_is_a_launch_option_checked_up_front():
+    import argparse
+
+    from bench.errors import BenchError
+    from bench.launch.options import add_launch_arguments, launch_options
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="auto")
+    add_launch_arguments(ap)
+    assert launch_options(ap.parse_args(["--run-timeout", "90"])).run_timeout_s == 90.0
+    assert launch_options(ap.parse_args([])).run_timeout_s is None
+    with pytest.raises(BenchError, match="--run-timeout takes seconds > 0"):
+        launch_options(ap.parse_args(["--run-timeout", "0"]))
 
 
 def test_a_diverged_run_is_written_marked_and_reported(tiny_config, tmp_path, monkeypatch):

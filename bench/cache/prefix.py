@@ -43,7 +43,7 @@ from bench.cache.store import (
 from bench.data.audio import sf as soundfile  # the stdlib stand-in where the package is missing
 from bench.data.batching import AudioDataset, LengthGrid, collate, frames_of, make_loader
 from bench.errors import BenchError
-from bench.meter.host import available_memory_bytes
+from bench.meter.host import available_memory
 from bench.result.sections import CacheReport
 
 STORE_PLACES = ("auto", "memory", "disk", "device")
@@ -151,11 +151,12 @@ def resolve_place(requested: str, nbytes: int, device: torch.device | None = Non
         free, total = torch.cuda.mem_get_info(device)
         if nbytes <= min(DEVICE_SHARE * total, 0.25 * free):
             return "device"
-    avail = available_memory_bytes()
+    memory = available_memory()  # a container's cgroup limit where it is the tighter
+    avail = memory.bytes
     if requested == "memory" and avail is not None and nbytes > avail:
         raise BenchError(
             f"the prefix cache needs {nbytes / 2**30:.1f} GiB but only {avail / 2**30:.1f} GiB of "
-            f"memory is available; use cache_store='disk' (or 'auto')"
+            f"memory is available ({memory.source}); use cache_store='disk' (or 'auto')"
         )
     if requested != "auto":
         return requested
@@ -319,6 +320,7 @@ def prepare_caches(
         verify_gbps=store.nbytes / open_s / 1e9 if open_s > 0 else None,
         lock_wait_s=outcome.waited_s,
         lock=outcome.lock,
+        memory_source=available_memory().source,
     )
     return views, report
 

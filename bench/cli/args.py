@@ -222,7 +222,37 @@ def build_run_parser() -> argparse.ArgumentParser:
         help="print every strategy and modifier, then exit",
     )
     add_launch_arguments(ap)
+    add_fp32_math_arguments(ap)
     return ap
+
+
+def add_fp32_math_arguments(ap: argparse.ArgumentParser) -> None:
+    """--tf32 and --cudnn-benchmark: explicit, recorded choices (TrainConfig.tf32 and
+    .cudnn_benchmark, hashed into each run's id), set before the model runs."""
+    g = ap.add_argument_group("fp32 math on CUDA (recorded in each run's config)")
+    g.add_argument(
+        "--tf32",
+        choices=["on", "off"],
+        default=None,
+        help="TF32 tensor cores for fp32 matmuls and convolutions (default off: fp32 runs "
+        "compute in fp32 and MFU is rated against the fp32 peak; on: against the TF32 peak)",
+    )
+    g.add_argument(
+        "--cudnn-benchmark",
+        choices=["on", "off"],
+        default=None,
+        help="let cuDNN autotune each convolution at each new input shape (default off, as in "
+        "PyTorch; the tuning falls in first visits, outside steady state)",
+    )
+
+
+def fp32_math_overrides(args: argparse.Namespace) -> dict[str, bool]:
+    """The TrainConfig fields --tf32 and --cudnn-benchmark set (none when not given)."""
+    given = {
+        "tf32": getattr(args, "tf32", None),
+        "cudnn_benchmark": getattr(args, "cudnn_benchmark", None),
+    }
+    return {name: value == "on" for name, value in given.items() if value is not None}
 
 
 def consoles() -> tuple[Console, Console]:
@@ -352,6 +382,7 @@ def configs_from_args(args: argparse.Namespace) -> Sweep:
         overrides[field_name] = value
     if args.preload is not None:
         overrides["preload"] = args.preload
+    overrides |= fp32_math_overrides(args)
     train = dataclasses.replace(profile.train, **overrides)
     seeds = parse_seeds(args.seeds, profile.seeds)
     if args.dataset not in ADAPTERS:

@@ -30,13 +30,13 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.cli.args import ALL, strategy_names
-from bench.config import get_profile
+from bench.config import TrainConfig, get_profile
 from bench.errors import BenchError, run_cli
 from bench.meter.environment import describe_device, pick_device
 from bench.model.ser import build_model, prepare_forward
 from bench.result.store import load_results
 from bench.train.ceiling import GpuActivity, StepProfile, fixed_batch, measure_ceiling, profile_step
-from bench.train.step import make_stepper, resolve_precision
+from bench.train.step import apply_fp32_math, make_stepper, resolve_precision
 from strategies import parse_strategy
 
 
@@ -59,6 +59,8 @@ def ceilings_for(
     (random init: speed does not depend on the weights' values, and nothing is downloaded);
     with `profile`, each also with a profile of its step (a few more steps, under the profiler)."""
     spec = parse_strategy(spelling)
+    train = TrainConfig()  # fp32 math as a run has it by default (--tf32, --cudnn-benchmark)
+    apply_fp32_math(train.tf32, train.cudnn_benchmark, device)
     model, _ = build_model(model_name, "random", 0, spec.strategy)
     model.to(device)
     prepare_forward(model, spec.modifiers, device)  # +ckpt, +compile, +graph as a run has them
@@ -83,6 +85,12 @@ def ceiling_for(model_name: str, spelling: str, batch_size: int, samples: int, d
     return c.samples_per_s
 
 
+def failure_reason(exc: BaseException) -> str:
+    """One line naming an exception: its type and its message's first line."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
 def length_table(
     model_name: str,
     names: list[str],
@@ -93,8 +101,8 @@ def length_table(
 ) -> tuple[Table, dict[str, list[LengthCeiling]], dict[str, str]]:
     """Ceilings of `names` at each clip length in `seconds`, against the first of `names`: the
     table, the ceilings behind it by strategy, and why any strategy failed. A strategy that
-    cannot run here (out of memory, a capture that fails) gets its reason in its row; the others
-    are still measured."""
+    fails for any reason (out of memory, a capture that fails, a bug) gets its reason in its
+    row; the others are still measured: a short GPU window must not lose the rows it paid for."""
     for name in names:
         parse_strategy(name)  # a misspelt name is an error before anything is measured
     lengths = [round(s * 16_000) for s in seconds]
@@ -103,8 +111,12 @@ def length_table(
     for name in names:
         try:
             rows[name] = ceilings_for(model_name, name, batch_size, lengths, device, min_seconds)
-        except (BenchError, torch.OutOfMemoryError) as exc:
-            failed[name] = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # any failure: the row says why, the next strategy runs
+            failed[name] = failure_reason(exc)
+            # What the failed strategy left on the device must not fail the next one.
+            gc.collect()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
     first = rows.get(names[0])
     cuda = device.type == "cuda"
     table = Table(
@@ -123,7 +135,8 @@ def length_table(
     per_length = 5 if cuda else 3
     for name in names:
         if name in failed:
-            table.add_row(name, "failed (below)", *["-"] * (per_length * len(seconds) - 1))
+            why = failed[name] if len(failed[name]) <= 80 else failed[name][:77] + "..."
+            table.add_row(name, f"failed: {why}", *["-"] * (per_length * len(seconds) - 1))
             continue
         cells = [name]
         for i, c in enumerate(rows[name]):

@@ -35,7 +35,7 @@ from bench.data.batching import (
     make_loader,
 )
 from bench.errors import BenchError
-from bench.meter.host import available_memory_bytes
+from bench.meter.host import available_memory
 from bench.result.sections import LoaderReport
 
 PRELOAD_CHOICES = ("auto", "on", "off")
@@ -89,12 +89,14 @@ def prepare_loaders(
     if preload not in PRELOAD_CHOICES:
         raise BenchError(f"--preload must be one of {', '.join(PRELOAD_CHOICES)}, not {preload!r}")
     need = sum(ds.decoded_bytes() for ds in data.values())
-    avail = available_memory_bytes()
+    memory = available_memory()  # a container's cgroup limit where it is the tighter
+    avail = memory.bytes
     fits = avail is not None and need <= MEMORY_SHARE * avail
     if preload == "on" and avail is not None and need > avail:
         raise BenchError(
             f"--preload on needs {need / 2**30:.1f} GiB for the decoded audio but only "
-            f"{avail / 2**30:.1f} GiB of memory is available; use --preload auto or off"
+            f"{avail / 2**30:.1f} GiB of memory is available ({memory.source}); use --preload "
+            "auto or off"
         )
     if preload == "on" or (preload == "auto" and fits):
         t0 = time.perf_counter()
@@ -111,6 +113,7 @@ def prepare_loaders(
             if preload == "on"
             else f"decoded audio ({need / 2**20:.0f} MiB) fits in {MEMORY_SHARE:.0%} of the "
             "available memory",
+            memory_source=memory.source,
         )
         workers = 0
     else:
@@ -123,5 +126,6 @@ def prepare_loaders(
             None,
             None,
             f"{why}; {workers} persistent loader workers" if workers else f"{why}; no workers",
+            memory_source=memory.source,
         )
     return {s: SplitLoader(ds, grid, workers) for s, ds in data.items()}, report

@@ -62,7 +62,9 @@ def _local(
     force: bool,
     run: RunFn,
 ) -> list[RunResult]:
-    return run_sweep(configs, out_dir, console, force=force, run=run)
+    return run_sweep(
+        configs, out_dir, console, force=force, run=run, run_timeout_s=options.run_timeout_s
+    )
 
 
 def _submitted(runner: Callable) -> Callable:
@@ -89,8 +91,15 @@ def _submitted(runner: Callable) -> Callable:
     return launch
 
 
-def _task(run: PlannedRun, launcher: str, fn: RunFn, time_min: int | None = None) -> RunTask:
+def _task(
+    run: PlannedRun,
+    launcher: str,
+    fn: RunFn,
+    time_min: int | None = None,
+    run_timeout_s: float | None = None,
+) -> RunTask:
     return RunTask(
+        run_timeout_s=run_timeout_s,
         config=run.cfg.to_dict(),
         result_path=str(run.path.resolve()),
         label=run.label,
@@ -118,7 +127,7 @@ def _run_on_gpus(
     devices = gpus.choose_devices(options.gpus, gpus.visible_devices())
     pool = gpus.DevicePool(devices, gpus.local_starter(jobs_folder(out_dir)))
     items = [
-        Followed(i, r, pool.submit(_task(r, "gpus", run)))
+        Followed(i, r, pool.submit(_task(r, "gpus", run, run_timeout_s=options.run_timeout_s)))
         for i, r in zip(indices, runs, strict=True)
     ]
     console.print(
@@ -151,7 +160,7 @@ def _run_on_slurm(
 ) -> dict[int, RunResult] | None:
     slurm = _slurm()
     opts = options.slurm
-    tasks = [_task(r, "slurm", run, opts.time_min) for r in runs]
+    tasks = [_task(r, "slurm", run, opts.time_min, options.run_timeout_s) for r in runs]
     jobs = slurm.submit_array(tasks, jobs_folder(out_dir), opts)
     array_id = str(jobs[0].job_id).split("_")[0]
     console.print(

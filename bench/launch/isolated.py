@@ -11,6 +11,7 @@ import queue as queue_mod
 import select
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,27 @@ def _failed_exit(cfg: RunConfig, exitcode: int | None, log: Path) -> RunResult:
         log=str(log),
         exitcode=exitcode,
     )
+
+
+def timeout_result(cfg: RunConfig, limit_s: float, log: Path) -> RunResult:
+    """A run killed at its time limit (--run-timeout)."""
+    tail = log_tail(log)
+    return started_result(cfg).replace(
+        status="timeout",
+        error=f"killed at its time limit (--run-timeout {limit_s:g} s); give it more time or "
+        f"fewer epochs. Log: {log}" + (f"; it ends with: {tail}" if tail else ""),
+        log=str(log),
+    )
+
+
+def _stop(proc) -> None:
+    """Stop a run's process: SIGTERM, then SIGKILL if it is still there after 5 s. Its loader
+    workers and NVML sampler end with it (they watch their parent, or read its pipe)."""
+    proc.terminate()
+    proc.join(timeout=5)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
 
 
 def interrupted_result(cfg: RunConfig) -> RunResult:
@@ -213,10 +235,12 @@ def run_one_isolated(
     on_event: Callable[[dict], None],
     run: RunFn = run_guarded,
     target: Callable = _child,
+    timeout_s: float | None = None,
 ) -> RunResult:
     """`run(cfg)` in a fresh process (`target`, normally `_child`) that writes its result to
     `path` and its output to the log beside it; a process that dies without a result gets one
-    that names its exit code, the likely cause and the log."""
+    that names its exit code, the likely cause and the log. A run still going after
+    `timeout_s` seconds (None: no limit) is killed and gets a result with status `timeout`."""
     ctx = run_context(run)
     events: mp.Queue = ctx.Queue()
     log = log_path(path)
@@ -239,7 +263,14 @@ def run_one_isolated(
     path.unlink(missing_ok=True)
     try:
         proc.start()  # the first start waits for the fork server's imports: Ctrl-C may come here
+        # The limit counts from the run's start, the fork server's first imports excluded.
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while proc.is_alive() or not events.empty():
+            if deadline is not None and time.monotonic() > deadline and proc.is_alive():
+                _stop(proc)
+                result = timeout_result(cfg, timeout_s, log)
+                write_result(path, result)
+                return result
             with contextlib.suppress(queue_mod.Empty):  # no event in this interval; poll again
                 on_event(events.get(timeout=0.2))
         proc.join()

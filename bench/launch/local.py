@@ -26,8 +26,10 @@ def run_sweep(
     console: Console,
     force: bool = False,
     run: RunFn = run_guarded,
+    run_timeout_s: float | None = None,
 ) -> list[RunResult]:
-    """Run every config not already done (same run_id, status ok) unless `force`; return all results."""
+    """Run every config not already done (same run_id, status ok) unless `force`; return all
+    results. A run still going after `run_timeout_s` is killed (status timeout)."""
     results: list[RunResult] = []
     live = console.is_terminal and not console.quiet
     with sweep_progress(console) as bar:
@@ -58,7 +60,7 @@ def run_sweep(
                         f"val CCC {e['val_ccc_mean']:.3f}"
                     )
 
-            result = run_one_isolated(cfg, path, on_event, run)
+            result = run_one_isolated(cfg, path, on_event, run, timeout_s=run_timeout_s)
             bar.remove_task(current)
             bar.advance(overall)
             console.print(outcome_line(label, result))

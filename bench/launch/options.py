@@ -46,6 +46,7 @@ class LaunchOptions:
     gpus: tuple[int, ...] | None = None  # --launcher gpus: device indices; None: every visible GPU
     slurm: SlurmOptions = field(default_factory=SlurmOptions)
     wait: bool = True  # False (--no-wait): submit and return; only with slurm
+    run_timeout_s: float | None = None  # --run-timeout: a run still going is killed (timeout)
 
 
 def add_launch_arguments(ap: argparse.ArgumentParser) -> None:
@@ -66,6 +67,14 @@ def add_launch_arguments(ap: argparse.ArgumentParser) -> None:
         "--no-wait",
         action="store_true",
         help="--launcher slurm: submit and return; `python -m bench.report RUN_DIR` renders later",
+    )
+    g.add_argument(
+        "--run-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="kill a run still going after this many seconds; its result says status timeout "
+        "and the sweep goes on (default: no limit)",
     )
     s = ap.add_argument_group("slurm (with --launcher slurm)")
     s.add_argument("--slurm-partition", default=None, help="partition (default: the cluster's)")
@@ -195,7 +204,11 @@ def launch_options(args: argparse.Namespace) -> LaunchOptions:
         array_parallelism=_positive("--slurm-array-parallelism", args.slurm_array_parallelism),
         extra=parse_slurm_extra(args.slurm_extra),
     )
+    timeout = getattr(args, "run_timeout", None)
+    if timeout is not None and not timeout > 0:
+        raise BenchError(f"--run-timeout takes seconds > 0, not {timeout:g}")
     return LaunchOptions(
+        run_timeout_s=timeout,
         launcher=args.launcher,
         gpus=None if args.gpus is None else parse_gpus(args.gpus),
         slurm=slurm,

@@ -113,6 +113,7 @@ class RunTask:
     time_limit_s: float | None = None
     signal_delay_s: float = 0.0
     run: RunFn = run_guarded  # what the job runs in the run's fresh process
+    run_timeout_s: float | None = None  # --run-timeout: the run is killed (status timeout)
 
     def __call__(self) -> str:
         cfg = RunConfig.from_dict(self.config)
@@ -132,7 +133,9 @@ class RunTask:
             lambda signum: stop_status(signum, time_left(), self.signal_delay_s, self.launcher)
         ) as armed:
             try:
-                result = run_one_isolated(cfg, path, _print_validation(label), self.run)
+                result = run_one_isolated(
+                    cfg, path, _print_validation(label), self.run, timeout_s=self.run_timeout_s
+                )
                 armed.clear()  # a signal from here on cannot stop a run that has ended
             except RunStopped as stop:
                 result = interrupted_result(cfg).replace(

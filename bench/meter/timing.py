@@ -2,7 +2,9 @@
 
 A step is timed from the end of the previous one (so waiting for data counts) after
 synchronising the device. Warm-up (the first `warmup_steps` steps and the first `warmup_s`
-seconds of the run, whichever ends later) is excluded from every steady-state figure. On CUDA
+seconds of the run, whichever ends later) is excluded from every steady-state figure, and so
+are first visits: a step at an input shape not trained on before (new cuDNN plans), a step during
+which a CUDA graph was captured, and the step after any capture (see `StepTimer`). On CUDA
 each step's allocator peak is read and reset at the same synchronisation point, which gives peak,
 mean and p99 over steps with training and evaluation kept apart.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -21,6 +23,9 @@ from bench.result.sections import AllocatorReport, ThroughputReport
 
 MIB = 2**20
 STALL_FACTOR = 3.0
+# Steps set aside after a CUDA graph capture (+graph): entering `torch.cuda.graph` synchronises
+# and empties the allocator's cached blocks, so the step after it allocates afresh.
+AFTER_CAPTURE_STEPS = 1
 
 
 def synchronize(device: torch.device) -> None:
@@ -40,7 +45,7 @@ def quantile(values: list[float], q: float) -> float:
 @dataclass
 class _Step:
     mark: object  # a point on the device's timeline: a CUDA event, or perf_counter seconds
-    kind: str  # warmup | shape (first visit of its input shape) | steady
+    kind: str  # warmup | shape (a first visit: new input shape, or a graph capture) | steady
     n_samples: int
     audio_s: float
     padded_s: float
@@ -57,8 +62,22 @@ class StepTimer:
     On a CPU, steps run synchronously and perf_counter is the clock.
     """
 
-    def __init__(self, device: torch.device, warmup_steps: int, warmup_s: float = 0.0):
+    def __init__(
+        self,
+        device: torch.device,
+        warmup_steps: int,
+        warmup_s: float = 0.0,
+        captures: Callable[[], int] | None = None,
+    ):
+        """`captures`: how many CUDA graphs have been captured so far (+graph's runner), read
+        at each step's start and end: a step during which one was captured, and the
+        AFTER_CAPTURE_STEPS steps after any capture (in a step, in evaluation, anywhere), are
+        first visits, not steady steps."""
         self.device = device
+        self.captures = captures
+        self._captures_seen = 0
+        self._after_capture = 0  # steps still to set aside after the last capture
+        self.capture_warmup_steps = 0  # steps set aside for a capture alone (not a new shape)
         self.warmup_steps = warmup_steps
         self.warmup_s = warmup_s
         self.cuda = device.type == "cuda"
@@ -123,13 +142,27 @@ class StepTimer:
         shape: tuple | None = None,
     ) -> Iterator[None]:
         """Time one step; `shape` (the input's shape) marks a first visit to be kept apart."""
+        before = self.captures() if self.captures else 0
         yield
         mark = self._mark()
         peak = self._read_and_reset_peak()
         first_visit = shape is not None and shape not in self.shapes
         if shape is not None:
             self.shapes.add(shape)
-        kind = "warmup" if self.in_warmup() else "shape" if first_visit else "steady"
+        after = self.captures() if self.captures else 0
+        # A capture since the last step (evaluation captures its own shapes) makes this step the
+        # one after a capture; a capture in this step makes it a first visit and the next one
+        # the step after.
+        if before > self._captures_seen:
+            self._after_capture = max(self._after_capture, AFTER_CAPTURE_STEPS)
+        captured = after > before or self._after_capture > 0
+        self._after_capture = (
+            AFTER_CAPTURE_STEPS if after > before else max(0, self._after_capture - 1)
+        )
+        self._captures_seen = after
+        kind = "warmup" if self.in_warmup() else "shape" if first_visit or captured else "steady"
+        if kind == "shape" and not first_visit:
+            self.capture_warmup_steps += 1
         padded = audio_s if padded_audio_s is None else padded_audio_s
         self._pending.append(_Step(mark, kind, n_samples, audio_s, padded, peak))
         self._seen += 1
@@ -182,8 +215,8 @@ class StepTimer:
                 warmup_steps=excluded,
                 **self._shape_figures(),
                 note=f"no steady steps after warm-up ({self.warmup_steps} steps / {self.warmup_s} s) "
-                f"and the first visit of each input shape ({len(self.shapes)} shapes); train "
-                "longer or lower the warm-up",
+                f"and the first visit of each input shape ({len(self.shapes)} shapes) or graph "
+                "capture; train longer or lower the warm-up",
             )
         mean = statistics.fmean(d)
         median = quantile(d, 0.5)
@@ -227,4 +260,5 @@ class StepTimer:
             shape_warmup_steps=self.shape_warmup_steps,
             shape_warmup_s=self.shape_warmup_s,
             distinct_input_shapes=len(self.shapes),
+            capture_warmup_steps=self.capture_warmup_steps,
         )

@@ -22,20 +22,21 @@ from torch import nn
 
 from bench.result.sections import Compute, ThroughputReport
 
-# Dense peak TFLOP/s from vendor specifications (no sparsity): (fp16/bf16 tensor, fp32 non-tensor).
+# Dense peak TFLOP/s from vendor specifications (no sparsity: half the datasheets' starred
+# figures): (fp16/bf16 tensor, TF32 tensor or None where the GPU has no TF32, fp32 non-tensor).
 # Matched by substring of the CUDA device name, first match wins, so longer names come first.
-PEAK_TFLOPS: list[tuple[str, float, float]] = [
-    ("H100 PCIe", 756.0, 51.0),
-    ("H100", 989.0, 67.0),
-    ("H200", 989.0, 67.0),
-    ("A100", 312.0, 19.5),
-    ("L40S", 362.0, 91.6),
-    ("L4", 121.0, 30.3),
-    ("A10", 125.0, 31.2),
-    ("RTX 4090", 165.0, 82.6),
-    ("RTX 3090", 71.0, 35.6),
-    ("V100", 125.0, 15.7),
-    ("T4", 65.0, 8.1),
+PEAK_TFLOPS: list[tuple[str, float, float | None, float]] = [
+    ("H100 PCIe", 756.0, 378.0, 51.0),
+    ("H100", 989.0, 494.7, 67.0),
+    ("H200", 989.0, 494.7, 67.0),
+    ("A100", 312.0, 156.0, 19.5),
+    ("L40S", 362.0, 183.0, 91.6),
+    ("L4", 121.0, 60.0, 30.3),
+    ("A10", 125.0, 62.5, 31.2),
+    ("RTX 4090", 165.0, 82.6, 82.6),
+    ("RTX 3090", 71.0, 35.6, 35.6),
+    ("V100", 125.0, None, 15.7),
+    ("T4", 65.0, None, 8.1),
 ]
 
 
@@ -129,20 +130,24 @@ def train_flops_per_clip(model, n_samples: int, cached_layers: int | None = None
 
 
 def peak_tflops(
-    device_name: str | None, precision: str, override: float | None
+    device_name: str | None, precision: str, override: float | None, tf32: bool = False
 ) -> tuple[float | None, str]:
-    """Peak TFLOP/s for the precision used, and where the figure comes from."""
+    """Peak TFLOP/s for the precision used (fp32 with `tf32` allowed: the TF32 tensor peak),
+    and where the figure comes from."""
     if override is not None:
         return override, "--peak-tflops"
     if not device_name:
         return None, "no peak figure for this device; pass --peak-tflops to get MFU"
-    for key, half, single in PEAK_TFLOPS:
-        if key in device_name:
-            return (
-                (single, f"{key} fp32 spec")
-                if precision == "fp32"
-                else (half, f"{key} {precision} tensor spec")
-            )
+    for key, half, tf32_peak, single in PEAK_TFLOPS:
+        if key not in device_name:
+            continue
+        if precision != "fp32":
+            return half, f"{key} {precision} tensor spec"
+        if not tf32:
+            return single, f"{key} fp32 spec (TF32 off)"
+        if tf32_peak is None:
+            return single, f"{key} fp32 spec (--tf32 on, but this GPU has no TF32)"
+        return tf32_peak, f"{key} TF32 tensor spec (--tf32 on)"
     return None, f"{device_name!r} is not in the table of known GPUs; pass --peak-tflops to get MFU"
 
 
@@ -153,6 +158,7 @@ def compute_of(
     device_name: str | None,
     precision: str,
     peak_override: float | None,
+    tf32: bool = False,
 ) -> Compute:
     """A run's compute section: model FLOPs per sample at the mean padded length of its timed
     steps, the TFLOP/s that makes at its throughput, and MFU against the device's peak (None,
@@ -163,7 +169,7 @@ def compute_of(
         if padded is None
         else train_flops_per_clip(model, round(padded * 16_000), cached_layers)
     )
-    peak, peak_source = peak_tflops(device_name, precision, peak_override)
+    peak, peak_source = peak_tflops(device_name, precision, peak_override, tf32)
     sps = thr.train_samples_per_s
     achieved = None if flops is None or sps is None else flops * sps / 1e12
     audio_per_sample = (

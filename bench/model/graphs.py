@@ -9,8 +9,10 @@ gradient, runs in eval mode (no dropout) and sees a bounded set of input shapes 
 grid), so each shape is captured once and then replayed with one launch.
 
 A replay runs the kernels the eager forward ran, on the same inputs, so it returns the same
-numbers. A shape's first visit pays for the capture; the step timer already sets first visits
-apart (`shape_warmup_s`).
+numbers. A shape's first visit pays for the capture; the step timer sets first visits apart
+(`shape_warmup_s`), and with them the step after each capture, wherever it happened (training,
+evaluation): entering `torch.cuda.graph` empties the allocator's cache, so that step
+reallocates (`capture_warmup_steps`; the trainer hands the timer `count`).
 """
 
 from __future__ import annotations

@@ -75,10 +75,14 @@ class ThroughputReport:
         "shape warm-up",
         "s",
         False,
-        help="time of the first step at each new input shape, kept out of steady state",
+        help="time of the first step at each new input shape (and, with +graph, of each step "
+        "with or right after a graph capture), kept out of steady state",
         default=0.0,
     )
     distinct_input_shapes: int = 0
+    # Of shape_warmup_steps, those set aside for a CUDA graph capture alone (+graph): the step
+    # after a capture reallocates what the capture freed from the allocator's cache.
+    capture_warmup_steps: int = 0
     # Steady-state steps slower than STALL_FACTOR x the median: a loader, disk or host hiccup.
     stall_steps: int = 0
     stall_s: float = 0.0  # their summed duration
@@ -204,6 +208,8 @@ class CacheReport:
     verify_gbps: float | None = None
     lock_wait_s: float = 0.0  # waiting for another process that was building the same store
     lock: str = "not needed"  # the build lock taken ("fcntl"), or why there was none
+    # What "available memory" meant when memory or disk was chosen: a cgroup limit or meminfo.
+    memory_source: str = ""
 
     @property
     def mib(self) -> float:
@@ -281,6 +287,8 @@ class LoaderReport:
     decoded_mib: float | None = None  # memory mode: the decoded audio of every split
     decode_s: float | None = None  # memory mode: decoding it, before training
     reason: str = ""
+    # What "available memory" meant for the preload decision: a cgroup limit or /proc/meminfo.
+    memory_source: str = ""
 
 
 @dataclass(frozen=True)

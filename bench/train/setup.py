@@ -15,7 +15,13 @@ from bench.data.batching import AudioDataset, bucket_batches
 from bench.data.datasets import SPLITS, Corpus, load_dataset
 from bench.meter.environment import pick_device
 from bench.model.ser import LoadedBackbone, SERModel, build_model, prepare_forward
-from bench.train.step import Precision, Stepper, make_stepper, resolve_precision
+from bench.train.step import (
+    Precision,
+    Stepper,
+    apply_fp32_math,
+    make_stepper,
+    resolve_precision,
+)
 from strategies import StrategySpec, parse_strategy
 
 
@@ -40,6 +46,7 @@ def setup_run(cfg: RunConfig, corpus: Corpus | None = None) -> RunContext:
     caller already loaded for this config (the same seed), so it is not read twice."""
     spec = parse_strategy(cfg.strategy)
     device = pick_device(cfg.device)
+    math_note = apply_fp32_math(cfg.train.tf32, cfg.train.cudnn_benchmark, device)
     torch.manual_seed(cfg.seed)
     if corpus is None:
         # The command line checked this corpus before the sweep; the audio check is remembered
@@ -54,6 +61,7 @@ def setup_run(cfg: RunConfig, corpus: Corpus | None = None) -> RunContext:
     )
     model.to(device)
     notes = prepare_forward(model, spec.modifiers, device)  # +ckpt, +compile, +graph
+    notes += [math_note] if math_note else []
     precision = resolve_precision(spec.modifiers.precision, device)
     lr = cfg.train.lr or spec.strategy.default_lr * cfg.train.lr_scale
     steps_per_epoch = len(

@@ -48,6 +48,23 @@ def resolve_precision(requested: str, device: torch.device) -> Precision:
     return Precision("bf16", torch.bfloat16, False)
 
 
+def apply_fp32_math(tf32: bool, cudnn_benchmark: bool, device: torch.device) -> str | None:
+    """Set TF32 (matmuls and cuDNN convolutions alike) and cuDNN autotuning for this process,
+    before the model runs; a note for the result on CUDA (None elsewhere: neither applies)."""
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cudnn.benchmark = cudnn_benchmark
+    if device.type != "cuda":
+        return None
+    math = (
+        "TF32 for fp32 matmuls and convolutions"
+        if tf32
+        else "fp32 matmuls and convolutions in fp32 (TF32 off)"
+    )
+    tuned = "cudnn.benchmark on" if cudnn_benchmark else "cudnn.benchmark off"
+    return f"{math}; {tuned} (--tf32, --cudnn-benchmark)"
+
+
 def forward(model: SERModel, batch: Batch | CachedBatch) -> torch.Tensor:
     """Predictions for a waveform batch, or for a cached batch of frozen-prefix features."""
     hidden = getattr(batch, "hidden", None)

@@ -112,7 +112,10 @@ def train(ctx: RunContext, progress: Progress = lambda event: None) -> TrainOutc
     # Every batch, cached or not, training or evaluation, is padded up to one of a few lengths.
     grid = LengthGrid.from_lengths([n for ds in data.values() for n in ds.lengths()])
     loaders, loader_report = prepare_loaders(data, grid, cfg.num_workers, cfg.preload)
-    timer = StepTimer(device, cfg.warmup_steps, cfg.warmup_seconds)
+    runner = model.prefix_runner
+    # +graph: a step with a capture, and the step after any capture, are first visits too.
+    captures = (lambda: runner.count) if isinstance(runner, PrefixGraphs) else None
+    timer = StepTimer(device, cfg.warmup_steps, cfg.warmup_seconds, captures)
     caches: dict[str, CacheView | None] = {s: None for s in data}
     cache_report = None
     if mods.cache:

@@ -13,7 +13,7 @@ from bench.config import RunConfig
 from bench.data.datasets import Corpus
 from bench.errors import BenchError
 from bench.meter import MemoryTracker, peak_rss_mib
-from bench.meter.environment import describe_device
+from bench.meter.environment import describe_device, pick_device
 from bench.meter.host import cpu_time_s
 from bench.meter.precision import emulated_note, is_emulated
 from bench.meter.summary import run_times
@@ -42,15 +42,19 @@ def run_one(
 ) -> RunResult:
     """Train and measure one run. Exceptions propagate; `run_guarded` turns them into results."""
     t_run = time.perf_counter()
+    # NVML's baseline and idle check first, before anything touches CUDA: once setup_run has
+    # made the CUDA context and loaded the weights (~1 GB), a container that hides PIDs would
+    # show them as another process ("GPU not idle") and the device-delta figure would miss them.
+    tracker = MemoryTracker(
+        pick_device(cfg.device), cfg.meter.nvml_interval_s, require_idle=cfg.meter.require_idle_gpu
+    )
+    tracker.baseline()
     started = started_result(cfg)
     ctx = setup_run(cfg, corpus)
     spec, device, corpus, model, loaded = ctx.spec, ctx.device, ctx.corpus, ctx.model, ctx.loaded
     total, trainable = count_parameters(model)
     setup_s = time.perf_counter() - t_run  # corpus, model build, strategy; not the process start
 
-    tracker = MemoryTracker(
-        device, cfg.meter.nvml_interval_s, require_idle=cfg.meter.require_idle_gpu
-    )
     with tracker.track():
         out = train(ctx, progress)
     thr = out.timer.report()
@@ -112,6 +116,9 @@ def run_one(
             "precision_resolved": ctx.precision.name,
             "precision_emulated": emulated,
             "lr": ctx.lr,
+            # the fp32-math choices (also in config.train, hashed into the run id)
+            "tf32": cfg.train.tf32,
+            "cudnn_benchmark": cfg.train.cudnn_benchmark,
         },
         data=dataclasses.replace(
             build(DataInfo, corpus.summary()),
@@ -138,6 +145,7 @@ def run_one(
             device_info.get("name") if device.type == "cuda" else None,
             ctx.precision.name,
             cfg.meter.peak_tflops,
+            cfg.train.tf32,
         ),
         predictions=Predictions(
             dimensions=tuple(corpus.dimensions),
