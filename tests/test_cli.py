@@ -215,7 +215,7 @@ def test_tf32_and_cudnn_benchmark_are_explicit_choices_hashed_into_the_run_id():
 
     def config(*flags):
         argv = ["--profile", "smoke", "--strategies", "partial1", *flags]
-        (cfg,), _ = configs_from_args(build_parser().parse_args(argv))
+        (cfg,), _, _ = configs_from_args(build_parser().parse_args(argv))
         return cfg
 
     default, tf32 = config(), config("--tf32", "on", "--cudnn-benchmark", "on")
