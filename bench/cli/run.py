@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from bench.cli.args import (
     add_plan_first_arguments,
@@ -26,6 +27,8 @@ from bench.launch.options import launch_options
 from bench.meter.environment import pick_device
 from bench.plan.corpus import from_corpus
 from bench.report import print_summary, render
+from bench.report.header import different_data
+from bench.result.store import load_results
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,18 +65,22 @@ def _main(argv: list[str] | None) -> int:
         corpus = load_dataset(cfg.data, cfg.seed)
     if corpus.problems:
         err.print(
-            f"[yellow]warning:[/yellow] skipped {describe_problems(corpus.problems)} "
+            f"[yellow]warning:[/yellow] skipped {escape(describe_problems(corpus.problems))} "
             "(listed in each result's data.skipped_reasons; --strict makes them errors)",
             highlight=False,
         )
     if not args.quiet:
         console.print(
-            f"[bold]serbench[/bold] profile={c0.profile} model={','.join(dict.fromkeys(c.model for c in configs))} device={pick_device(c0.device)} "
-            f"corpus={corpus.name} ({sum(corpus.summary()['n_utterances'].values())} clips) "
-            f"runs={len(configs)} -> {out}"
+            "[bold]serbench[/bold] "
+            + escape(
+                f"profile={c0.profile} model={','.join(dict.fromkeys(c.model for c in configs))} "
+                f"device={pick_device(c0.device)} corpus={corpus.name} "
+                f"({sum(corpus.summary()['n_utterances'].values())} clips) runs={len(configs)} "
+                f"-> {out}"
+            )
         )
     if args.plan_first and not plan_then_confirm(args, configs, corpus, out, console):
-        console.print(f"not run; the plan is in {out}/plan.md")
+        console.print(f"not run; the plan is in {out}/plan.md", markup=False)
         return 0
     results = launch_sweep(
         configs, out, Console(quiet=args.quiet, width=console.width), launch, force=args.force
@@ -81,11 +88,17 @@ def _main(argv: list[str] | None) -> int:
     if results is None:  # --no-wait: the runs go on without this process
         return 0
     for note in sorted({n for r in results for n in r.notes if "RANDOM-INIT" in n}):
-        err.print(f"[bold red]WARNING:[/bold red] {note}")
-    rendered = render(out, results, tolerance=args.tolerance)
+        err.print(f"[bold red]WARNING:[/bold red] {escape(note)}")
+    # The report of the folder, exactly as `python -m bench.report OUT` renders it: the folder
+    # may hold more runs than this sweep's (other strategies, an earlier sweep's).
+    rendered = render(out, tolerance=args.tolerance)
     print_summary(rendered.report, console)
+    changed = different_data(load_results(out))  # this sweep's runs and the folder's others
+    if changed:
+        err.print(f"[bold red]WARNING:[/bold red] {escape(changed)}")
     console.print(
-        f"report: {rendered.markdown} and {rendered.html}  (wall {time.perf_counter() - t0:.0f} s)"
+        f"report: {rendered.markdown} and {rendered.html}  (wall {time.perf_counter() - t0:.0f} s)",
+        markup=False,
     )
     return 0 if all(r.ok for r in results) else 1
 

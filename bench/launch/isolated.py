@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -151,21 +152,24 @@ def split_finished(
             todo.append(i)
             if force and run.path.exists():
                 kept = supersede(run.path)
-                console.print(f"[dim]--force: the earlier result is kept as {kept}[/dim]")
+                console.print(
+                    f"[dim]--force: the earlier result is kept as {escape(str(kept))}[/dim]"
+                )
             continue
         # print, not log: log adds a timestamp and a source path to every CI log line
         console.print(
-            f"[dim]skip {run.label}: result exists ({run.path.name}); --force reruns[/dim]"
+            f"[dim]{escape(f'skip {run.label}: result exists ({run.path.name})')}; --force reruns[/dim]"
         )
         done[i] = old
     return done, todo
 
 
 def outcome_line(label: str, result: RunResult) -> str:
-    """One console line (rich markup) saying how a run ended."""
+    """One console line (rich markup; the label and the error escaped, so an OOM message's
+    `[enforce fail at alloc_cpu.cpp:127]` is printed, not taken for markup) saying how a run ended."""
     if result.ok and result.metrics is not None and result.metrics.ccc_mean is not None:
-        return f"[green]done[/green] {label}: test CCC {result.metrics.ccc_mean:.3f}"
-    return f"[red]{result.status}[/red] {label}: {result.error}"
+        return f"[green]done[/green] {escape(label)}: test CCC {result.metrics.ccc_mean:.3f}"
+    return f"[red]{result.status}[/red] {escape(f'{label}: {result.error}')}"
 
 
 # Runs are forked from a fork server that has imported torch, transformers, peft and the worker

@@ -110,6 +110,31 @@ def _mixed_models(results: Sequence[RunResult], analysis: Analysis) -> str | Non
     )
 
 
+def different_data(results: Sequence[RunResult]) -> str | None:
+    """The warning when runs trained on different data (their corpus fingerprints differ: clips
+    deleted, added or changed between runs), naming the runs of each; None when they agree or
+    the results do not say (written before fingerprints were recorded)."""
+    groups: dict[str, list[RunResult]] = {}
+    for r in results:
+        if r.data is not None and r.data.fingerprint:
+            groups.setdefault(r.data.fingerprint, []).append(r)
+    if len(groups) < 2:
+        return None
+
+    def one(fingerprint: str, runs: list[RunResult]) -> str:
+        n = runs[0].data.n_utterances  # type: ignore[union-attr]
+        clips = "/".join(str(v) for v in n.values())
+        names = ", ".join(f"{r.strategy} {replicate_of(r)}" for r in runs)
+        return f"{fingerprint} ({clips} train/val/test clips): {names}"
+
+    listing = "; ".join(one(f, runs) for f, runs in groups.items())
+    return (
+        f"Runs trained on {len(groups)} different versions of the data (corpus fingerprints "
+        f"differ: clips deleted, added or changed between runs): {listing}. Their figures do "
+        "not compare; rerun the stale runs with --force once the data is settled."
+    )
+
+
 def build_header(results: Sequence[RunResult], analysis: Analysis) -> Header:
     ok = [r for r in results if r.ok]
     r0 = ok[0] if ok else results[0]
@@ -165,6 +190,9 @@ def build_header(results: Sequence[RunResult], analysis: Analysis) -> Header:
         warnings.append(fairness)
     elif len(devices) > 1:
         warnings.append(f"Runs come from {len(devices)} different devices: timings do not compare.")
+    changed = different_data(results)
+    if changed:
+        warnings.append(changed)
     if len(hashes) > 1:
         warnings.append(
             f"Runs were made with {len(hashes)} different configurations (hashes "
