@@ -3,10 +3,12 @@ back as `RunResult` (bench/result/, migrated from older schemas)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -65,18 +67,57 @@ def write_result(path: str | Path, result: RunResult) -> None:
             f" and {len(non_finite) - 8} more" if len(non_finite) > 8 else ""
         )
         data["notes"] = [*data["notes"], f"non-finite values written as null: {shown}"]
+    text = json.dumps(data, indent=1, allow_nan=False).encode()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1, allow_nan=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    except OSError as exc:
+        raise _unwritable(exc, path, len(text)) from exc
+    try:
+        # mkstemp makes the file 0600; results are shared like the report files beside them
+        os.fchmod(fd, new_file_mode())
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _unwritable(exc, path, len(text)) from exc
         raise
+
+
+def new_file_mode() -> int:
+    """The mode `open()` gives a new file: 0o666 less the umask (0o644 under the usual 022).
+    Read from /proc where it says, so the process umask is never changed (threads)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _unwritable(exc: OSError, path: Path, nbytes: int) -> OSError | BenchError:
+    """A full disk or quota as a BenchError naming the folder and the space needed (the CLI
+    stops the sweep with one line; finished results stay); any other OSError as it is."""
+    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return exc
+    try:
+        free = f"{shutil.disk_usage(path.parent).free / 2**20:.1f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    return BenchError(
+        f"no space left to write the result {path.name} in {path.parent} ({exc.strerror}; "
+        f"{nbytes / 1024:.0f} KiB needed, {free}): free some space there, then rerun the same "
+        "command; finished results are kept and skipped"
+    )
 
 
 def read_result(path: str | Path) -> RunResult | None:
