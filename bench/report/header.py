@@ -38,6 +38,10 @@ def _distinct(values: Sequence[object]) -> list[str]:
     return list(dict.fromkeys(str(v) for v in values if v not in (None, "")))
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _corpus(data: DataInfo) -> str:
     n = data.n_utterances
     total = sum(int(v) for v in n.values())
@@ -145,7 +149,10 @@ def build_header(results: Sequence[RunResult], analysis: Analysis) -> Header:
     hashes = _distinct([shared_config_hash(r.config) for r in results if r.config])
     devices = _distinct([_device(r.device) for r in results if r.device])
     software = _distinct([_software(r.environment) for r in results if r.environment])
-    dates = sorted(_distinct([r.finished_at or r.started_at for r in results]))
+    # From the first run's start to the last run's finish (ISO 8601 UTC strings sort by time).
+    starts = sorted(_distinct([r.started_at or r.finished_at for r in results]))
+    ends = sorted(_distinct([r.finished_at or r.started_at for r in results]))
+    dates = [starts[0], ends[-1]] if starts and ends else []
     n_failed = sum(1 for r in results if not r.ok)
     facts = [
         ("Profile", str(r0.profile)),
@@ -153,12 +160,12 @@ def build_header(results: Sequence[RunResult], analysis: Analysis) -> Header:
         ("Corpus", _corpus(data) if data else "unknown (no successful run recorded it)"),
         ("Device", "; ".join(devices) or "unknown"),
         ("Software", "; ".join(software) or "unknown"),
-        ("Seeds", f"{', '.join(map(str, analysis.seeds))} ({len(analysis.seeds)} seeds)"),
+        ("Seeds", f"{', '.join(map(str, analysis.seeds))} ({_count(len(analysis.seeds), 'seed')})"),
         *(
             [
                 (
                     "Folds",
-                    f"{', '.join(map(str, analysis.folds))} ({len(analysis.folds)} folds, "
+                    f"{', '.join(map(str, analysis.folds))} ({_count(len(analysis.folds), 'fold')}, "
                     "leave-one-session-out; figures are averaged over seeds and folds)",
                 )
             ]
