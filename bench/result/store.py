@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.result import SCHEMA, RunResult, migrate
+from bench.result.figure import non_numbers
 
 __all__ = ["SCHEMA", "load_results", "log_path", "read_result", "result_path", "write_result"]
 
@@ -120,20 +121,32 @@ def _unwritable(exc: OSError, path: Path, nbytes: int) -> OSError | BenchError:
     )
 
 
+def _parse(path: str | Path) -> RunResult | str:
+    """The result at `path` in the current schema, or why it is not one."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    except ValueError:
+        return "not valid JSON (truncated?)"
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    data = migrate(data, path)
+    try:
+        result = RunResult.from_dict(data)
+    except (TypeError, ValueError) as exc:  # a field of the wrong shape: edited or foreign JSON
+        return f"a field of the wrong shape ({exc})"
+    wrong = non_numbers(result)
+    if wrong:
+        return f"{'; '.join(wrong[:3])}, where a number (or null) belongs"
+    return result
+
+
 def read_result(path: str | Path) -> RunResult | None:
     """The result at `path` in the current schema, or None when absent or unreadable (a run to
     redo). A result of an unknown schema is an error, never silently dropped."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    data = migrate(data, path)
-    try:
-        return RunResult.from_dict(data)
-    except (TypeError, ValueError):  # a field of the wrong shape: edited or foreign JSON
-        return None
+    result = _parse(path)
+    return result if isinstance(result, RunResult) else None
 
 
 def supersede(path: str | Path) -> Path:
@@ -154,11 +167,11 @@ def load_results(out_dir: str | Path) -> list[RunResult]:
     Raises BenchError naming any file that is not a readable result."""
     folder = Path(out_dir) / "results"
     paths = sorted(folder.glob("*.json"))
-    found = [read_result(p) for p in paths]
-    bad = [p.name for p, r in zip(paths, found, strict=True) if r is None]
+    found = [_parse(p) for p in paths]
+    bad = [f"{p.name}: {r}" for p, r in zip(paths, found, strict=True) if isinstance(r, str)]
     if bad:
         raise BenchError(
-            f"{folder}: {', '.join(bad)} {'is' if len(bad) == 1 else 'are'} not readable "
-            "result JSON (truncated or edited); move them out of results/ or rerun those runs"
+            f"{folder}: {'; '.join(bad)}. Not a readable result (truncated or edited): fix it, "
+            "move it out of results/, or rerun that run"
         )
-    return [r for r in found if r is not None]
+    return [r for r in found if isinstance(r, RunResult)]
