@@ -85,3 +85,38 @@ def test_out_must_be_a_writable_folder(tmp_path, monkeypatch):
         check_out_dir(ro)
     with pytest.raises(BenchError, match=r"cannot be created \(.*ro is read-only\)"):
         check_out_dir(ro / "sub" / "run")
+
+
+def test_two_real_sweeps_on_one_folder_the_second_is_refused_and_the_first_goes_on(
+    tmp_path, synth_dir, capsys
+):
+    """The case that lost a result: sweep A (head) running, sweep B (partial1,head) started on
+    the same --out. B is refused before it runs, skips or deletes anything; A is unharmed."""
+    import signal
+    import time
+
+    from bench.cli.run import main
+
+    out = tmp_path / "run"
+    env = {**os.environ, "SERBENCH_CACHE": str(synth_dir), "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "bench.cli.run", "--profile", "smoke", "--strategies", "head"]
+    cmd += ["--epochs", "500", "--out", str(out), "--quiet"]
+    sweep_a = subprocess.Popen(
+        cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        log = out / "logs" / "head__seed0.log"
+        deadline = time.time() + 120
+        while not log.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        assert log.exists(), "sweep A never started its run"
+        argv = ["--profile", "smoke", "--strategies", "partial1,head", "--out", str(out)]
+        assert main([*argv, "--data-root", str(synth_dir), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert f"pid {sweep_a.pid}" in err and "--strategies head" in err
+        assert not (out / "results" / "partial1__seed0.json").exists()
+        assert sweep_a.poll() is None  # A trains on
+    finally:
+        os.killpg(sweep_a.pid, signal.SIGINT)
+        sweep_a.communicate(timeout=60)
+    assert sweep_a.returncode == 130
