@@ -26,7 +26,7 @@ test-plan: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m calibration tests/test_plan.py
 
 bench: install
-	$(PY) -m bench.run --strategies all $(ARGS)
+	$(PY) -m bench.run $(ARGS)
 
 smoke: install
 	HF_HUB_OFFLINE=1 $(PY) -m bench.run --profile smoke --strategies all --out reports/smoke --force $(ARGS)

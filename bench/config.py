@@ -219,6 +219,16 @@ class RunConfig:
     def config_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
 
+    def sweep_hash(self) -> str:
+        """The hash of what one sweep's runs share: everything but the strategy, the seed, the
+        backbone (--model a,b is one sweep) and the fold (--folds is one sweep). Results with
+        different sweep hashes are different experiments, never replicates of one another."""
+        d = self.to_dict()
+        for key in ("strategy", "seed", "model"):
+            d.pop(key)
+        d["data"].pop("fold")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
     def with_train(self, **changes) -> RunConfig:
         return replace(self, train=replace(self.train, **changes))
 

@@ -233,6 +233,24 @@ def _split_family(fam_part: str, reg: dict[str, StrategyInfo]) -> tuple[str, str
     return (m.group(1), m.group(2)) if m else (fam_part, "")
 
 
+def split_strategy_list(text: str) -> list[str]:
+    """`lora:r=16,alpha=8,partial3+amp` -> [`lora:r=16,alpha=8`, `partial3+amp`]: a comma
+    separates strategies only where a strategy's name follows it; elsewhere it separates that
+    strategy's parameters (`alpha=8`) or the items of a list parameter (`targets=q,v,ff1`)."""
+    reg = registered()
+    names: list[str] = []
+    for piece in (p.strip() for p in text.split(",")):
+        head = re.split(r"[:+]", piece, maxsplit=1)[0]
+        starts = "=" not in head and _split_family(head, reg)[0] in reg
+        # Only a strategy whose parameters are open (`lora:r=16`, no modifier yet) continues.
+        open_params = bool(names) and ":" in names[-1] and "+" not in names[-1]
+        if starts or not open_params:
+            names.append(piece)
+        else:
+            names[-1] += "," + piece
+    return [n for n in names if n.strip(", ")]
+
+
 def parse_strategy(spelling: str) -> StrategySpec:
     """Parse `family[N][:k=v,...][+modifier[:arg]]...` into a validated StrategySpec.
 

@@ -313,7 +313,7 @@ def test_the_flags_reach_every_run_and_survive_the_result_json(tmp_path):
          "--label-columns", "valence=EmoVal,arousal=EmoAct", "--speaker-column", "spk",
          "--hf-splits", "train=train,val=validation,test=test", "--out", str(tmp_path)]
     )  # fmt: skip
-    (cfg,), _ = configs_from_args(args)
+    (cfg,), _, _ = configs_from_args(args)
     assert cfg.data.hf == HFOptions(
         "audio",
         (("arousal", "EmoAct"), ("valence", "EmoVal")),

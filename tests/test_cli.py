@@ -145,7 +145,7 @@ def test_folds_are_a_sweep_dimension_with_their_own_result_files():
     assert parse_folds("1-5") == [1, 2, 3, 4, 5] and parse_folds("1,3") == [1, 3]
     argv = "--dataset iemocap --folds 1-3 --seeds 2 --strategies full,lora --profile smoke"
     args = build_parser().parse_args([*argv.split(), "--data-root", "/nowhere"])
-    configs, out = configs_from_args(args)
+    configs, out, _ = configs_from_args(args)
     assert len(configs) == 2 * 3 * 2
     assert {(c.seed, c.data.fold) for c in configs} == {(s, f) for s in (0, 1) for f in (1, 2, 3)}
     paths = {r.path.name for r in planned_runs(configs, out)}
@@ -174,7 +174,7 @@ def test_a_model_list_plans_every_backbone_x_strategy(tmp_path):
     args = build_parser().parse_args(
         ["--profile", "smoke", "--model", "tiny-w2v2,tiny-wavlm", "--strategies", "full,lora"]
     )
-    configs, _ = configs_from_args(args)
+    configs, _, _ = configs_from_args(args)
     assert [(c.model, c.strategy) for c in configs] == [
         ("tiny-w2v2", "full"),
         ("tiny-w2v2", "lora"),
@@ -197,7 +197,9 @@ def test_weights_default_to_the_profiles_and_the_flag_overrides_them():
     from bench.cli.run import build_parser
 
     def weights(*argv):
-        configs, _ = configs_from_args(build_parser().parse_args(["--strategies", "full", *argv]))
+        configs, _, _ = configs_from_args(
+            build_parser().parse_args(["--strategies", "full", *argv])
+        )
         return {c.weights for c in configs}
 
     # gpu-check is random init by design: no run asks the hub (offline, that cost 23 s a run).

@@ -133,7 +133,7 @@ def test_label_range_gives_the_same_ccc_as_a_prescaled_manifest(tmp_path, monkey
     }
     results = {}
     for name, args in runs.items():
-        (cfg,), _ = configs_from_args(build_parser().parse_args([*common, *args]))
+        (cfg,), _, _ = configs_from_args(build_parser().parse_args([*common, *args]))
         results[name] = run_one(cfg)
     assert results["native"].metrics.ccc == results["scaled"].metrics.ccc
     native_data = results["native"].data

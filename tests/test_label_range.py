@@ -59,7 +59,7 @@ def test_the_flag_reaches_every_run_and_survives_the_result_json(tmp_path):
         ["--dataset", "csv", "--data-root", "m.csv", "--profile", "smoke", "--seeds", "2",
          "--strategies", "full", "--label-range=arousal=1,7;valence=-1,1", "--out", str(tmp_path)]
     )  # fmt: skip
-    configs, _ = configs_from_args(args)
+    configs, _, _ = configs_from_args(args)
     assert {c.data.label_range for c in configs} == {
         LabelRange(None, (("arousal", 1.0, 7.0), ("valence", -1.0, 1.0)))
     }

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from rich.console import Console
-from rich.markup import escape
 
 from bench.config import PROFILES, DataConfig, MeterConfig, RunConfig, get_profile
 from bench.data.adapters.hf_options import HFOptions
@@ -23,10 +25,12 @@ from bench.errors import BenchError
 from bench.launch.folder_lock import check_out_dir
 from bench.launch.options import add_launch_arguments
 from bench.meter.environment import pick_device
-from bench.model.backbones import architecture_config
+from bench.meter.precision import describe_facts, is_emulated, precision_facts
+from bench.model.backbones import architecture_config, decide_weights
 from bench.model.graphs import require_cuda
+from bench.train.step import resolve_precision
 from strategies import StrategySpec, parse_strategy
-from strategies.registry import describe, describe_modifiers, registered
+from strategies.registry import describe, describe_modifiers, registered, split_strategy_list
 
 # `all`: the study's five strategies, then ours: SUPERB-style layer weighting, BitFit, DoRA, and
 # LoRA in the last three layers with its frozen prefix cached.
@@ -79,8 +83,10 @@ def build_run_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--strategies",
-        default="all",
-        help="comma list (full,partial3+amp,lora:r=16) or 'all' (default)",
+        default=None,
+        help="comma list (full,partial3+amp,lora:r=16,alpha=32) or 'all', run as typed; "
+        "default: 'all', except that on a device without hardware bf16/fp16 the +amp strategies "
+        "run in fp32 (said before the sweep and in the report)",
     )
     ap.add_argument(
         "--seeds", default=None, help="count (3) or list (0,1,2); default from the profile"
@@ -231,7 +237,7 @@ def strategy_names(text: str | None) -> list[str] | None:
     """--strategies as a list of spellings: `all` is ALL; None (not given) stays None."""
     if text is None:
         return None
-    return list(ALL) if text.strip() == "all" else [n for n in text.split(",") if n.strip()]
+    return list(ALL) if text.strip() == "all" else split_strategy_list(text)
 
 
 def list_strategies_text() -> str:
@@ -292,7 +298,6 @@ def check_run_options(args: argparse.Namespace, names: list[str], seeds: list[in
             f"--max-seconds must be >= {MIN_MAX_SECONDS:g}, not {args.max_seconds:g}: shorter "
             "crops leave the model a few frames, and runs would finish ok measuring nothing"
         )
-    check_device(args.device, args.launcher)
 
 
 def check_device(text: str, launcher: str) -> None:
@@ -314,17 +319,82 @@ def check_device(text: str, launcher: str) -> None:
         )
 
 
-def configs_from_args(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
+@dataclass(frozen=True)
+class StrategyChoice:
+    names: list[str]  # the spellings to run
+    notes: list[str]  # what the default set changed on this device, and how to bring it back
+
+
+def default_strategies(device: torch.device) -> StrategyChoice:
+    """`all`, except where `+amp` would be emulated on `device` (no hardware bf16/fp16): there
+    each `+amp` strategy runs as its fp32 twin, or is left out when the twin is in the set, so
+    that the default sweep measures strategies, not an emulator, and finishes."""
+    amp = resolve_precision("auto", device).name
+    facts = precision_facts(device)
+    if not is_emulated(amp, facts):
+        return StrategyChoice(list(ALL), [])
+    names: list[str] = []
+    changes: list[str] = []
+    for name in ALL:
+        spec = parse_strategy(name)
+        if spec.modifiers.precision == "fp32":
+            names.append(name)
+            continue
+        fp32 = dataclasses.replace(spec.modifiers, precision="fp32")
+        twin = spec.strategy.spelling() + fp32.spelling()
+        if twin in ALL:
+            changes.append(f"{name} left out (its fp32 twin {twin} runs)")
+        else:
+            names.append(twin)
+            changes.append(f"{twin} instead of {name}")
+    note = (
+        f"+amp resolves to {amp} on this {device.type}, which has no {amp} hardware "
+        f"({describe_facts(facts)}), so the default strategy set changed: {'; '.join(changes)}. "
+        "`--strategies all` runs every strategy as listed (its +amp figures then measure "
+        "emulation)."
+    )
+    return StrategyChoice(names, [note])
+
+
+def strategy_choice(args: argparse.Namespace) -> StrategyChoice:
+    """The strategies to run: as typed when --strategies was given, else the device's default."""
+    if args.strategies is None:
+        return default_strategies(pick_device(args.device))
+    names = strategy_names(args.strategies) or []
+    if not names:
+        raise BenchError(
+            f"--strategies {args.strategies!r} names no strategy; give a comma list "
+            "(full,partial3) or 'all' (see --list-strategies)"
+        )
+    return StrategyChoice(names, [])
+
+
+class Sweep(NamedTuple):
+    configs: list[RunConfig]
+    out: Path  # the run folder
+    notes: list[str]  # what was decided for the user before the sweep: said and recorded
+
+
+def default_out(profile: str, dataset: str, models: list[str], profile_model: str) -> Path:
+    """reports/<profile>, named also by corpus and backbone when they are not the profile's, so
+    that a csv or multi-backbone run never lands in `make smoke`'s folder."""
+    parts = [profile]
+    if dataset != "synthetic":
+        parts.append(dataset)
+    if models != [profile_model]:
+        parts += [re.sub(r"[^A-Za-z0-9._-]+", "-", m.rstrip("/").split("/")[-1]) for m in models]
+    return Path("reports") / "-".join(parts)
+
+
+def configs_from_args(args: argparse.Namespace) -> Sweep:
     """Resolve and validate every run before anything trains."""
     profile = get_profile(args.profile or ("study" if torch.cuda.is_available() else "quick"))
-    names = strategy_names(args.strategies)
+    check_device(args.device, args.launcher)  # the default strategy set depends on it
+    choice = strategy_choice(args)
+    names = choice.names
     seeds = parse_seeds(args.seeds, profile.seeds)
     check_run_options(args, names, seeds)
     specs, seeds, merged = unique_runs([parse_strategy(n) for n in names], seeds)
-    if merged:
-        Console(stderr=True).print(
-            f"[yellow]note:[/yellow] {escape(merged)}", highlight=False, soft_wrap=True
-        )
     graphs = [s.name for s in specs if s.modifiers.graph]
     if graphs and args.launcher == "local":
         require_cuda(pick_device(args.device), ", ".join(graphs))
@@ -367,7 +437,12 @@ def configs_from_args(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
     hf_flags = (args.audio_column, args.label_columns, args.speaker_column, args.hf_splits)
     hf = HFOptions.parse(*hf_flags) if any(f is not None for f in hf_flags) else None
     label_range = parse_label_range(args.label_range) if args.label_range is not None else None
-    out = Path(args.out or f"reports/{profile.name}")
+    out = (
+        Path(args.out)
+        if args.out
+        else default_out(profile.name, args.dataset, models, profile.model)
+    )
+    weights = {m: decide_weights(m, args.weights or profile.weights) for m in models}
     check_out_dir(out)
     data = DataConfig(
         args.dataset,
@@ -389,7 +464,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
             s.name,
             seed,
             model,
-            args.weights or profile.weights,
+            weights[model][0],
             args.device,
             train,
             dataclasses.replace(data, fold=fold),
@@ -400,7 +475,8 @@ def configs_from_args(args: argparse.Namespace) -> tuple[list[RunConfig], Path]:
         for fold in folds
         for s in specs
     ]
-    return configs, out
+    notes = [merged] if merged else []
+    return Sweep(configs, out, notes + choice.notes + [n for _, n in weights.values() if n])
 
 
 def add_plan_arguments(ap: argparse.ArgumentParser, msp_like: bool = True) -> None:

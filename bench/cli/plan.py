@@ -39,7 +39,7 @@ def _main(argv: list[str] | None) -> int:
         print(list_strategies_text())
         return 0
     t0 = time.perf_counter()
-    configs, out = configs_from_args(args)
+    configs, out, _ = configs_from_args(args)
     corpus = plan_corpus(configs[0], args.msp_like)
     run_plan(configs, corpus, out, console, args.calibration_points, args.calibration_seconds)
     console.print(f"(wall {time.perf_counter() - t0:.0f} s)", highlight=False)

@@ -61,5 +61,6 @@ def confirm(console: Console, yes: bool) -> bool:
     not a terminal, or CI is set)."""
     if yes or not sys.stdin.isatty() or os.environ.get("CI"):
         return True
-    answer = console.input("run it? [y/N] ").strip().lower()
+    # `[y/N]` escaped: rich reads square brackets as markup and would print "run it? "
+    answer = console.input(r"run it? \[y/N] ").strip().lower()
     return answer in ("y", "yes")

@@ -21,14 +21,15 @@ from bench.cli.planning import confirm, run_plan
 from bench.config import RunConfig
 from bench.data.adapters.validate import describe_problems
 from bench.data.datasets import Corpus, load_dataset
-from bench.errors import run_cli
+from bench.errors import BenchError, run_cli
 from bench.launch import launch_sweep
-from bench.launch.options import launch_options
+from bench.launch.folder_lock import run_folder_lock
+from bench.launch.options import LaunchOptions, launch_options
 from bench.meter.environment import pick_device
 from bench.plan.corpus import from_corpus
 from bench.report import print_summary, render
 from bench.report.header import different_data
-from bench.result.store import load_results
+from bench.result.store import load_results, other_sweeps, supersede, write_sweep_notes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +48,25 @@ def plan_then_confirm(
     return confirm(console, args.yes)
 
 
+def one_configuration(out: Path, configs: list[RunConfig], force: bool, console: Console) -> None:
+    """Refuse to mix experiments in one run folder: results of another configuration there
+    are an error, or, with --force, kept under results/superseded/ before this sweep runs."""
+    others = other_sweeps(out, {c.sweep_hash() for c in configs})
+    if not others:
+        return
+    if not force:
+        raise BenchError(
+            f"{out} holds {len(others)} result(s) of another configuration (another corpus, "
+            f"profile, model settings or training setting), e.g. {others[0].name}: a run folder "
+            "holds one sweep, so that its report never averages different experiments. Use "
+            "another --out, or --force to keep those results under results/superseded/ and run "
+            "this sweep here"
+        )
+    for path in others:
+        kept = supersede(path)
+        console.print(f"[dim]--force: {path.name} (another configuration) kept as {kept}[/dim]")
+
+
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     console, err = consoles()
@@ -54,8 +74,25 @@ def _main(argv: list[str] | None) -> int:
         print(list_strategies_text())
         return 0
     launch = launch_options(args)
-    configs, out = configs_from_args(args)
+    configs, out, notes = configs_from_args(args)
+    # One writer per run folder, from the first file this command moves or writes there to its
+    # report: a second sweep on --out is refused here, naming this one.
+    with run_folder_lock(out):
+        return _sweep(args, launch, configs, out, notes, console, err)
+
+
+def _sweep(
+    args: argparse.Namespace,
+    launch: LaunchOptions,
+    configs: list[RunConfig],
+    out: Path,
+    notes: list[str],
+    console: Console,
+    err: Console,
+) -> int:
+    """The sweep of `_main`, under the run folder's lock."""
     c0 = configs[0]
+    one_configuration(out, configs, args.force, console)
     t0 = time.perf_counter()
     # Validate the data once, up front: a bad manifest fails here, not halfway through a sweep.
     # Every seed's and fold's split is checked too (a seeded split can come out empty); audio
@@ -79,9 +116,12 @@ def _main(argv: list[str] | None) -> int:
                 f"-> {out}"
             )
         )
+    for note in notes:  # what was decided for the user: before the sweep, and in the report
+        err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
     if args.plan_first and not plan_then_confirm(args, configs, corpus, out, console):
         console.print(f"not run; the plan is in {out}/plan.md", markup=False)
         return 0
+    write_sweep_notes(out, notes)
     results = launch_sweep(
         configs, out, Console(quiet=args.quiet, width=console.width), launch, force=args.force
     )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from bench.config import DataConfig
 from bench.data.adapters import csv_manifest, hf_dataset, iemocap, msp_podcast, synthetic
 from bench.data.adapters.base import SPLITS, Corpus, Problem, Utterance
+from bench.data.adapters.hf_options import HFOptions
 from bench.errors import BenchError
 
 __all__ = [
@@ -32,7 +33,9 @@ class Adapter:
 
 ADAPTERS: dict[str, Adapter] = {
     "synthetic": Adapter(synthetic.load, "cache folder (optional)"),
-    "csv": Adapter(csv_manifest.load, "the manifest .csv", frozenset({"label_range"})),
+    "csv": Adapter(
+        csv_manifest.load, "the manifest .csv", frozenset({"label_range", "label_columns"})
+    ),
     "msp-podcast": Adapter(
         msp_podcast.load, "the folder holding Labels/ and Audios/", frozenset({"test_set"})
     ),
@@ -40,14 +43,15 @@ ADAPTERS: dict[str, Adapter] = {
     "hf": Adapter(
         hf_dataset.load,
         "a folder written by save_to_disk, or a hub name",
-        frozenset({"label_range", "hf"}),
+        frozenset({"label_range", "label_columns", "hf"}),
     ),
 }
 _FLAGS = {
     "fold": ("--fold applies", "iemocap"),
     "test_set": ("--test-set applies", "msp-podcast"),
     "label_range": ("--label-range applies", "csv and hf"),
-    "hf": ("--audio-column, --label-columns, --speaker-column and --hf-splits apply", "hf"),
+    "label_columns": ("--label-columns applies", "csv and hf"),
+    "hf": ("--audio-column, --speaker-column and --hf-splits apply", "hf"),
 }
 
 
@@ -61,7 +65,9 @@ def load_dataset(data: DataConfig, seed: int) -> Corpus:
         "fold": data.fold,
         "test_set": data.test_set,
         "label_range": data.label_range,
-        "hf": data.hf,
+        "label_columns": data.hf.label_columns or None if data.hf else None,
+        # the hf options besides the label columns (which csv reads too)
+        "hf": data.hf if data.hf and data.hf.with_labels(()) != HFOptions() else None,
     }
     for option, value in given.items():
         if value is not None and option not in adapter.options:

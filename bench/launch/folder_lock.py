@@ -8,7 +8,8 @@ Same approach as the prefix cache's build lock (`bench.cache.lock`): a POSIX rec
 sweep never leaves a stale lock. The lock file stays behind; while held it describes its holder
 (one line of JSON), and it is emptied on release. Where the file system refuses locks the sweep
 goes on unlocked and says so. A record lock belongs to the process: a second lock taken in the
-same process succeeds, so this guards sweeps in different processes or on different hosts.
+same process succeeds, so this guards sweeps in different processes or on different hosts
+(within one, `run_folder_lock` is reentrant).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from bench.errors import BenchError
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".serbench.lock"
+# Run folders whose lock this process holds (resolved path -> depth of nested takes).
+_HELD: dict[Path, int] = {}
 
 
 def check_out_dir(out_dir: Path, flag: str = "--out") -> None:
@@ -79,8 +82,20 @@ def describe_holder(lock: Path) -> str:
 @contextmanager
 def run_folder_lock(out_dir: Path, command: str | None = None) -> Iterator[str]:
     """Hold the run folder's lock (creating the folder); yields the lock kind ("fcntl", or why
-    there is none). Raises BenchError naming the holder when another process holds it."""
+    there is none). Raises BenchError naming the holder when another process holds it.
+
+    Reentrant within a process (the command holds it from its first write to its report, and
+    `launch_sweep` takes it again for callers of the library): a POSIX lock is released when
+    its process closes any descriptor of the file, so a nested take must not open it again."""
     out_dir = Path(out_dir)
+    key = out_dir.resolve()
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield "fcntl (held by this process)"
+        finally:
+            _HELD[key] -= 1
+        return
     check_out_dir(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -109,8 +124,10 @@ def run_folder_lock(out_dir: Path, command: str | None = None) -> Iterator[str]:
         if locked:
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(_holder(command or " ".join(sys.argv))).encode(), 0)
+            _HELD[key] = 1
         yield kind
     finally:
         if locked:
+            _HELD.pop(key, None)
             os.ftruncate(fd, 0)  # a lock file that describes nobody once released
         os.close(fd)  # releases the lock

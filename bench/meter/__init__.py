@@ -1,4 +1,6 @@
-"""Trackers, one per figure, each a context manager with a plain result dataclass.
+"""Trackers, one per figure, each a context manager with a plain result dataclass (timing,
+memory, nvml, host), and what the machine is (environment.py: device, software; precision.py:
+which reduced precisions the device runs in hardware).
 
 Fields that cannot be measured on this machine are None with a note saying why, never 0.
 """

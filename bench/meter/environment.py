@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from bench.meter.host import cpu_model
+from bench.meter.precision import precision_facts
 
 
 def _version(pkg: str) -> str | None:
@@ -54,11 +55,13 @@ def describe_device(device: torch.device) -> dict:
             # CUDA_VISIBLE_DEVICES, so cuda:0 here can be any GPU of the machine.
             "uuid": str(getattr(props, "uuid", "")) or None,
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "precision": precision_facts(device),
         }
     return {
         "type": device.type,
         "name": platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
+        "precision": precision_facts(device),
     }
 
 

@@ -144,6 +144,38 @@ def config_fingerprint(config: PretrainedConfig) -> str:
     return json.dumps(d, sort_keys=True, default=str)
 
 
+def decide_weights(name: str, weights: str) -> tuple[str, str | None]:
+    """The weights policy every run of `name` should use, decided once before the first run:
+    (policy, note). `auto` becomes `random` with a note saying why when the checkpoint's
+    config cannot be had (offline, a wrong name); `pretrained` then raises BenchError, so a
+    sweep fails before it starts instead of in every run."""
+    if weights not in ("auto", "pretrained", "random"):
+        raise BenchError(f"--weights must be auto, pretrained or random, not {weights!r}")
+    if name in PRESETS:
+        if weights == "pretrained":
+            raise BenchError(
+                f"model preset {name!r} has no pretrained weights; use --weights random or auto"
+            )
+        return weights, None
+    if weights == "random":
+        return weights, None
+    try:
+        AutoConfig.from_pretrained(name)
+    except (OSError, ValueError) as exc:
+        if weights == "pretrained":
+            raise BenchError(
+                f"--weights pretrained: cannot load {name!r}: {str(exc).splitlines()[0]}. Check "
+                "the name or path and the network (HF_HUB_OFFLINE=1 forbids downloads), or pass "
+                "--weights auto to run with random init"
+            ) from None
+        return "random", (
+            f"pretrained weights for {name!r} unavailable ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:160]}): every run uses RANDOM-INIT weights of the same "
+            "architecture (--weights auto, decided before the first run)"
+        )
+    return weights, None
+
+
 def load_backbone(name: str, weights: str, seed: int) -> LoadedBackbone:
     """Load `name` (preset, local path or hub id) under the weights policy auto|pretrained|random."""
     if weights not in ("auto", "pretrained", "random"):

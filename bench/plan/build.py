@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import time
 from dataclasses import dataclass
@@ -14,10 +15,12 @@ from bench.cache.prefix import resolve_place
 from bench.config import RunConfig
 from bench.data.batching import LengthGrid
 from bench.errors import BenchError
+from bench.meter.precision import describe_facts, is_emulated, precision_facts
 from bench.plan.calibrate import Calibration, calibrate
 from bench.plan.corpus import PlanCorpus
 from bench.plan.disk import DiskRates, probe_disk
 from bench.plan.project import StrategyPlan, _sum, project, store_bytes
+from strategies import parse_strategy
 
 PLAN_SCHEMA = 1
 
@@ -36,6 +39,9 @@ class Plan:
     calibrations: tuple[Calibration, ...]
     disk: DiskRates | None
     calibration_wall_s: float
+    # Strategies whose reduced precision the device emulates, each with its projected epoch
+    # next to its fp32 twin's: what `+amp` costs here, said before anything runs.
+    warnings: tuple[str, ...] = ()
 
     def total_s(self):
         return _sum([s.total_s for s in self.strategies], "s", "sum over strategies")
@@ -59,6 +65,7 @@ class Plan:
             "total_s": self.total_s().to_dict(),
             "strategies": [s.to_dict() for s in self.strategies],
             "calibrations": [c.to_dict() for c in self.calibrations],
+            "warnings": list(self.warnings),
         }
 
 
@@ -104,6 +111,19 @@ def make_plan(
         gc.collect()  # the calibrated model, before the next one is built
         if device.type == "cuda":
             torch.cuda.empty_cache()
+    facts = precision_facts(device)
+    twins = {}  # emulated strategy -> its fp32 twin's calibration (calibrated here if absent)
+    for cal in cals:
+        if not is_emulated(cal.precision, facts):
+            continue
+        twin = fp32_twin(cal.strategy)
+        found = next((c for c in cals if c.strategy == twin), None)
+        if found is None:
+            on_strategy(f"{twin} (the fp32 twin of {cal.strategy}, for comparison)")
+            found = calibrate(
+                twin, c0.model, cfg, grid, corpus.dimensions, device, points, point_seconds
+            )
+        twins[cal.strategy] = found
     cached = [c for c in cals if c.store_dtype is not None]
     disk = probe_disk(Path(cache_dir) if cache_dir else default_cache_dir()) if cached else None
     builds = _cache_builds(cals, seeds, seed_specific=corpus.cropped["train"] > 0)
@@ -116,6 +136,20 @@ def make_plan(
             except BenchError as exc:
                 place = f"does not fit: {exc}"
         plans.append(project(cal, corpus, cfg, seeds, grid, disk, builds[cal.strategy], place))
+    warnings = []
+    for name, twin_cal in twins.items():
+        mine = next(p for p in plans if p.strategy == name)
+        twin = project(twin_cal, corpus, cfg, seeds, grid, disk, {s: False for s in seeds}, None)
+        a, b = mine.epoch_s.value, twin.epoch_s.value
+        ratio = f" ({a / b:.1f}x)" if a and b else ""
+        warnings.append(
+            f"{name}: {mine.precision} is EMULATED on this {device.type} "
+            f"({describe_facts(facts)}): projected {_s(a)} an epoch against {_s(b)} for its fp32 "
+            f"twin {twin_cal.strategy}{ratio}; its speed would measure the emulation, not mixed "
+            "precision"
+        )
+    wall = time.perf_counter() - t0
+    warnings += caveats(plans, wall)
     return Plan(
         profile=c0.profile,
         model=c0.model,
@@ -128,5 +162,43 @@ def make_plan(
         strategies=tuple(plans),
         calibrations=tuple(cals),
         disk=disk,
-        calibration_wall_s=time.perf_counter() - t0,
+        calibration_wall_s=wall,
+        warnings=tuple(warnings),
     )
+
+
+def caveats(plans: list[StrategyPlan], calibration_s: float) -> list[str]:
+    """When the plan says less than it seems to: bounds as large as the estimates (too few
+    calibration steps for this machine's noise), or a calibration that cost more than the
+    sweep it projects."""
+    out = []
+    loose = [
+        p.strategy
+        for p in plans
+        if p.total_s.value and p.total_s.error and p.total_s.error >= 0.5 * p.total_s.value
+    ]
+    if loose:
+        out.append(
+            f"the bounds of {', '.join(loose)} are half their estimates or more: too few timed "
+            "steps for this machine's noise (another job on it?) to project from; raise "
+            "--calibration-seconds, or read these figures as orders of magnitude"
+        )
+    total = sum(p.total_s.value or 0.0 for p in plans)
+    if total and calibration_s > total:
+        out.append(
+            f"calibrating took {calibration_s:.0f} s, longer than the {total:.0f} s the sweep is "
+            "projected to take: at this scale running the sweep measures it exactly for less "
+            "(lower --calibration-points and --calibration-seconds to plan cheaply)"
+        )
+    return out
+
+
+def fp32_twin(spelling: str) -> str:
+    """The same strategy without reduced precision: `partial3+amp+cache` -> `partial3+cache`."""
+    spec = parse_strategy(spelling)
+    fp32 = dataclasses.replace(spec.modifiers, precision="fp32")
+    return spec.strategy.spelling() + fp32.spelling()
+
+
+def _s(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds:.1f} s"

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bench.plan.build import Plan
@@ -109,6 +110,8 @@ def print_plan(plan: Plan, console: Console) -> None:
         if s.energy_per_epoch.value is None:
             console.print(f"energy: {s.energy_per_epoch.method}", highlight=False)
             break
+    for w in plan.warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(w)}", highlight=False, soft_wrap=True)
 
 
 def markdown(plan: Plan, plot: Path | None) -> str:
@@ -116,7 +119,9 @@ def markdown(plan: Plan, plot: Path | None) -> str:
     lines += [f"Corpus: {plan.corpus.source}.", ""]
     lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(r) + " |" for r in rows(plan)]
-    lines += ["", f"All runs: {show(plan.total_s())}.", "", "## How each figure was obtained", ""]
+    lines += ["", f"All runs: {show(plan.total_s())}.", ""]
+    lines += [f"**Warning**: {w}." for w in plan.warnings] + ([""] if plan.warnings else [])
+    lines += ["## How each figure was obtained", ""]
     names = {
         "epoch_s": "epoch (train)",
         "val_s": "validation",

@@ -112,6 +112,8 @@ def runs_frame(results: Sequence[RunResult]) -> pd.DataFrame:
             "error": r.error,
             "run_id": r.run_id,
             "precision": spec.get("precision_resolved"),
+            # reduced precision without hardware support on its device (bench/meter/precision.py)
+            "precision_emulated": bool(spec.get("precision_emulated")),
         }
         ccc = r.metrics.ccc if r.metrics else {}
         for d in dims:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from bench.meter.precision import EMULATED_MEANING, describe_facts
 from bench.report.analysis import Analysis
 from bench.report.figures import format_count
 from bench.report.frame import device_model, replicate_of
@@ -139,7 +140,11 @@ def different_data(results: Sequence[RunResult]) -> str | None:
     )
 
 
-def build_header(results: Sequence[RunResult], analysis: Analysis) -> Header:
+def build_header(
+    results: Sequence[RunResult], analysis: Analysis, sweep_notes: Sequence[str] = ()
+) -> Header:
+    """The header's facts, warnings and notes; `sweep_notes`: what the sweep decided that the
+    results cannot say (a device-adapted default strategy set), shown first."""
     ok = [r for r in results if r.ok]
     r0 = ok[0] if ok else results[0]
     data = r0.data
@@ -149,6 +154,13 @@ def build_header(results: Sequence[RunResult], analysis: Analysis) -> Header:
     hashes = _distinct([shared_config_hash(r.config) for r in results if r.config])
     devices = _distinct([_device(r.device) for r in results if r.device])
     software = _distinct([_software(r.environment) for r in results if r.environment])
+    precision = _distinct(
+        [
+            describe_facts(r.device["precision"])
+            for r in results
+            if (r.device or {}).get("precision")
+        ]
+    )
     # From the first run's start to the last run's finish (ISO 8601 UTC strings sort by time).
     starts = sorted(_distinct([r.started_at or r.finished_at for r in results]))
     ends = sorted(_distinct([r.finished_at or r.started_at for r in results]))
@@ -159,6 +171,7 @@ def build_header(results: Sequence[RunResult], analysis: Analysis) -> Header:
         ("Model" if len(models) == 1 else f"Models ({len(models)})", "; ".join(backbones)),
         ("Corpus", _corpus(data) if data else "unknown (no successful run recorded it)"),
         ("Device", "; ".join(devices) or "unknown"),
+        ("Precision", "; ".join(precision) or "not recorded (results of an earlier version)"),
         ("Software", "; ".join(software) or "unknown"),
         ("Seeds", f"{', '.join(map(str, analysis.seeds))} ({_count(len(analysis.seeds), 'seed')})"),
         *(
@@ -181,7 +194,7 @@ def build_header(results: Sequence[RunResult], analysis: Analysis) -> Header:
         ("Config hash", ", ".join(hashes) or "unknown"),
     ]
 
-    warnings = []
+    warnings = list(sweep_notes)
     if "random-init" in weights:
         warnings.append(
             "Backbone weights are RANDOM-INIT, not pretrained: CCC values show that the pipeline "
@@ -191,6 +204,18 @@ def build_header(results: Sequence[RunResult], analysis: Analysis) -> Header:
         warnings.append(
             "Ran on a CPU, not a GPU: GPU memory and energy are not measured, and speed-ups are "
             "CPU speed-ups."
+        )
+    emulated = _distinct(
+        [
+            f"{r.strategy} ({(r.strategy_spec or {}).get('precision_resolved')})"
+            for r in results
+            if (r.strategy_spec or {}).get("precision_emulated")
+        ]
+    )
+    if emulated:
+        warnings.append(
+            f"EMULATED precision: {', '.join(emulated)} ran {EMULATED_MEANING}. Marked "
+            "'emulated' in the table; compare their CCC, not their speed."
         )
     fairness = _mixed_models(results, analysis)
     if fairness:

@@ -15,7 +15,7 @@ from bench.report.compare import (
 )
 from bench.report.header import Header, build_header
 from bench.report.recommend import DEFAULT_TOLERANCE, Recommendation, recommend, sentences
-from bench.report.rows import label_by_model
+from bench.report.rows import label_by_config, label_by_model
 from bench.report.table import Table, build_table
 from bench.result import RunResult
 
@@ -43,17 +43,18 @@ def build_report(
     slowdown: float = DEFAULT_SLOWDOWN,
     far_below: float = DEFAULT_FAR_BELOW,
     limits: tuple[FigureLimit, ...] = (),
+    sweep_notes: tuple[str, ...] = (),
 ) -> Report:
     """Everything the report says, computed from stored results (and an earlier run's, for
     `--compare`)."""
-    results = label_by_model(results)
+    results = label_by_model(label_by_config(results))
     analysis = analyse(results, far_below=far_below)
-    header = build_header(results, analysis)
+    header = build_header(results, analysis, sweep_notes)
     comparison = None
     if earlier is not None:
         comparison = compare(
             analysis,
-            analyse(label_by_model(earlier), far_below=far_below),
+            analyse(label_by_model(label_by_config(earlier)), far_below=far_below),
             earlier_dir or "earlier run",
             ccc_drop,
             slowdown,

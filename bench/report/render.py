@@ -16,9 +16,9 @@ from bench.report.markdown import render_markdown
 from bench.report.model import Report, build_report
 from bench.report.plots import Plot, all_plots
 from bench.report.recommend import DEFAULT_TOLERANCE
-from bench.report.rows import label_by_model
+from bench.report.rows import label_by_config, label_by_model
 from bench.result import RunResult
-from bench.result.store import load_results
+from bench.result.store import load_results, read_sweep_notes
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,9 @@ def render(
     results = _load(out_dir, "this run") if results is None else list(results)
     if not results:
         raise BenchError(f"no results to report in {out_dir}")
-    results = label_by_model(results)  # rows per (backbone, strategy) when there are several
+    results = label_by_model(
+        label_by_config(results)
+    )  # rows per (backbone, strategy) when there are several
     earlier = _load(compare_dir, "the run to compare against") if compare_dir else None
     report = build_report(
         results,
@@ -79,6 +81,7 @@ def render(
         ccc_drop=ccc_drop,
         slowdown=slowdown,
         limits=limits,
+        sweep_notes=tuple(read_sweep_notes(out_dir)),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     try:

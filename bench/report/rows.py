@@ -1,6 +1,9 @@
 """Which row of the report a run belongs to, and which row it is compared with.
 
-A report of one backbone has a row per strategy. A sweep over several backbones (`--model a,b`)
+A report of one backbone has a row per strategy. Runs of different experiments (a folder holding
+results of two configurations: another corpus, profile or training setting) are never pooled as
+replicates: their rows are named "config <sweep hash> · strategy", each with its own baseline.
+A sweep over several backbones (`--model a,b`)
 has a row per (backbone, strategy), named "backbone · strategy"; each row's speed-up and paired
 CCC difference are against full finetuning of its own backbone, and a run is flagged degenerate
 only against runs of its own backbone. Results are relabelled once, on the way in, so every table,
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bench.config import RunConfig
 from bench.result import RunResult
 
 BASELINE = "full"  # speed-ups and paired comparisons are against full finetuning in fp32
@@ -24,6 +28,34 @@ def model_of(result: RunResult) -> str:
 def models_of(results: Sequence[RunResult]) -> list[str]:
     """The backbones the runs used, in first-seen order."""
     return list(dict.fromkeys(model_of(r) for r in results))
+
+
+def sweep_of(result: RunResult) -> str:
+    """The sweep hash of the run's configuration (`RunConfig.sweep_hash`), or "unknown"."""
+    if not result.config:
+        return "unknown"
+    try:
+        return RunConfig.from_dict(dict(result.config)).sweep_hash()
+    except (KeyError, TypeError, ValueError):  # a config this version cannot read
+        return "unknown"
+
+
+def label_by_config(results: Sequence[RunResult]) -> list[RunResult]:
+    """The results, with `strategy` of each set to "config <hash> · strategy" when they come
+    from more than one configuration (beyond strategy, seed, backbone and fold); unchanged
+    otherwise. Labelling twice changes nothing."""
+    sweeps = [sweep_of(r) for r in results]
+    if len(set(sweeps)) < 2:
+        return list(results)
+    out = []
+    for r, sweep in zip(results, sweeps, strict=True):
+        label = f"config {sweep}"
+        out.append(
+            r
+            if label in r.strategy.split(SEP)[:-1]
+            else r.replace(strategy=label + SEP + r.strategy)
+        )
+    return out
 
 
 def label_by_model(results: Sequence[RunResult]) -> list[RunResult]:

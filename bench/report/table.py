@@ -150,11 +150,22 @@ def build_table(
         if "cache_reused" in runs.columns
         else set()
     )
+    emulated = (
+        dict(runs.loc[runs.precision_emulated.astype(bool), ["strategy", "precision"]].values)
+        if "precision_emulated" in runs.columns
+        else {}
+    )
     rows = []
     for s in analysis.strategies:
         errors = tuple(f"{f.replicate} ({f.status}): {f.error}" for f in s.failures)
         badges = tuple(
-            b for b, on in (("baseline", is_baseline(s.name)), ("degenerate", s.degenerate)) if on
+            b
+            for b, on in (
+                ("baseline", is_baseline(s.name)),
+                ("degenerate", s.degenerate),
+                (f"emulated {emulated.get(s.name)}", s.name in emulated),
+            )
+            if on
         )
         if not s.ok:
             rows.append(Row(s.name, (), False, errors, badges))

@@ -1,4 +1,6 @@
-"""The typed result of one run: sections, figure declarations, schema migration."""
+"""The typed result of one run: its sections (sections.py), figure declarations (figure.py),
+schema migration (migrate.py), the result a run starts from (start.py) and result files on disk
+(store.py: atomic writes, the run folder's results, superseded results, sweep notes)."""
 
 from bench.result.figure import Metric, declared, figure
 from bench.result.migrate import migrate

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from bench.config import RunConfig
 from bench.errors import BenchError
 from bench.result import SCHEMA, RunResult, migrate
 from bench.result.figure import non_numbers
@@ -175,3 +176,45 @@ def load_results(out_dir: str | Path) -> list[RunResult]:
             "move it out of results/, or rerun that run"
         )
     return [r for r in found if isinstance(r, RunResult)]
+
+
+SWEEP_FILE = "sweep.json"
+
+
+def write_sweep_notes(out_dir: str | Path, notes: list[str]) -> None:
+    """What the sweep decided that the results cannot say (a device-adapted default strategy
+    set), for the report of the folder. Rewritten by every sweep; removed when it has none."""
+    path = Path(out_dir) / SWEEP_FILE
+    if not notes:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"notes": notes}, indent=2) + "\n", encoding="utf-8")
+
+
+def read_sweep_notes(out_dir: str | Path) -> list[str]:
+    """The notes `write_sweep_notes` left in `out_dir`, or [] (none, or an unreadable file)."""
+    try:
+        data = json.loads((Path(out_dir) / SWEEP_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    notes = data.get("notes") if isinstance(data, dict) else None
+    return [str(n) for n in notes] if isinstance(notes, list) else []
+
+
+def other_sweeps(out_dir: str | Path, sweep_hashes: set[str]) -> list[Path]:
+    """Result files of `out_dir` whose configuration belongs to none of `sweep_hashes`
+    (`RunConfig.sweep_hash`): another corpus, profile or training setting. A run folder holds
+    one sweep's configuration, so that its report never pools different experiments."""
+    found = []
+    for path in sorted((Path(out_dir) / "results").glob("*.json")):
+        result = read_result(path)
+        if result is None or not result.config:
+            continue
+        try:
+            sweep = RunConfig.from_dict(dict(result.config)).sweep_hash()
+        except (KeyError, TypeError, ValueError):
+            sweep = None
+        if sweep not in sweep_hashes:
+            found.append(path)
+    return found

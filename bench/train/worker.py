@@ -15,6 +15,7 @@ from bench.errors import BenchError
 from bench.meter import MemoryTracker, peak_rss_mib
 from bench.meter.environment import describe_device
 from bench.meter.host import cpu_time_s
+from bench.meter.precision import emulated_note, is_emulated
 from bench.meter.summary import run_times
 from bench.model.flops import compute_of
 from bench.model.ser import CONFIG_OVERRIDES, count_parameters
@@ -88,6 +89,7 @@ def run_one(
         else thr.train_samples_per_s / ceiling.samples_per_s,
     )
     device_info = describe_device(device)
+    emulated = is_emulated(ctx.precision.name, device_info.get("precision", {}))
     diverged = diverged_reason(out.test_ccc, [h.train_loss for h in out.history])
     return started.replace(
         status="diverged" if diverged else "ok",
@@ -105,7 +107,12 @@ def run_one(
             frozen_prefix_layers=model.frozen_prefix_layers,
             frozen_prefix_mode="eval (no dropout), cached or not",
         ),
-        strategy_spec=spec.to_dict() | {"precision_resolved": ctx.precision.name, "lr": ctx.lr},
+        strategy_spec=spec.to_dict()
+        | {
+            "precision_resolved": ctx.precision.name,
+            "precision_emulated": emulated,
+            "lr": ctx.lr,
+        },
         data=dataclasses.replace(
             build(DataInfo, corpus.summary()),
             padding_fraction=out.padding_fraction,
@@ -139,6 +146,7 @@ def run_one(
         ),
         notes=tuple(
             ([loaded.note] if loaded.note else [])
+            + ([emulated_note(ctx.precision.name, device_info)] if emulated else [])
             + list(mem.notes)
             + out.notes
             + ([thr.note] if thr.note else [])

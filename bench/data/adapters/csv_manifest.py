@@ -2,7 +2,10 @@
 
 Columns (names case-insensitive): `path` (relative to the manifest's folder, or absolute) and any
 non-empty subset of `arousal`, `valence`, `dominance` (labels on [-1, 1], or on the scale
-`--label-range` gives; CCC is reported for the dimensions present); optional `split` (train, val, test; also validation/dev/development) and
+`--label-range` gives; CCC is reported for the dimensions present; `--label-columns
+arousal=EmoAct,valence=EmoVal,dominance=EmoDom` reads them from other columns); optional `split`
+(train, val, test; also training/validation/dev/development and MSP-Podcast's Train,
+Development, Test1, whose other test sets Test2/Test3 are left out, said in the summary) and
 `speaker`. Rows without a split get a seeded speaker-independent one (70/15/15 of the speakers),
 or a seeded split by file when the speaker is unknown.
 """
@@ -35,7 +38,11 @@ SPLIT_NAMES = {
     "dev": "val",
     "development": "val",
     "test": "test",
+    "testing": "test",
+    "test1": "test",  # MSP-Podcast's Split_Set: Test1 is its standard test set
 }
+# Split names of other test sets (MSP-Podcast's Test2, Test3): left out on purpose, not bad rows.
+OTHER_TEST_SETS = ("test2", "test3")
 VAL_SHARE = TEST_SHARE = 0.15  # of the speakers, when the manifest has no split
 
 
@@ -61,13 +68,29 @@ def _cell(rec: dict, cols: dict[str, str], name: str) -> str:
     return (rec.get(cols[name]) or "").strip() if name in cols else ""
 
 
-def read_manifest(manifest: Path, name: str = "csv", scale: LabelScale = SCALE) -> Listing:
-    """The manifest's rows. A missing column or unreadable file is an error; a bad row a Problem."""
+def read_manifest(
+    manifest: Path,
+    name: str = "csv",
+    scale: LabelScale = SCALE,
+    label_columns: tuple[tuple[str, str], ...] = (),
+) -> Listing:
+    """The manifest's rows. A missing column or unreadable file is an error; a bad row a Problem.
+    `label_columns`: (dimension, column) pairs (--label-columns) instead of columns named
+    arousal, valence, dominance."""
     try:
         with open(manifest, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             header = reader.fieldnames or []
             cols = {c.strip().lower(): c for c in header if c}
+            if label_columns:
+                missing = [col for _, col in label_columns if col.strip().lower() not in cols]
+                if missing:
+                    raise BenchError(
+                        f"{manifest}: --label-columns names {', '.join(missing)}, not in its "
+                        f"header {header}"
+                    )
+                for dim, col in label_columns:  # a dimension read from the column it names
+                    cols[dim] = cols[col.strip().lower()]
             dims = tuple(d for d in DIMENSIONS if d in cols)
             if "path" not in cols or not dims:
                 raise BenchError(
@@ -76,6 +99,7 @@ def read_manifest(manifest: Path, name: str = "csv", scale: LabelScale = SCALE) 
                     f"its header has {header or 'nothing'}"
                 )
             rows, problems = [], []
+            other_tests: dict[str, int] = {}
             for rec in reader:
                 where = f"{manifest}:{reader.line_num}"
                 rel = _cell(rec, cols, "path")
@@ -83,11 +107,16 @@ def read_manifest(manifest: Path, name: str = "csv", scale: LabelScale = SCALE) 
                     problems.append(Problem(where, "empty path", "the path cell is empty"))
                     continue
                 split_text = _cell(rec, cols, "split")
+                if split_text.lower() in OTHER_TEST_SETS:
+                    other_tests[split_text] = other_tests.get(split_text, 0) + 1
+                    continue
                 group = SPLIT_NAMES.get(split_text.lower(), "?") if split_text else ""
                 if group == "?":
                     problems.append(
                         Problem(
-                            where, "bad split", f"split {split_text!r} is not train, val or test"
+                            where,
+                            "bad split",
+                            f"split {split_text!r} is not train, val or test (nor {', '.join(sorted({k for k in SPLIT_NAMES if k not in ('train', 'val', 'test')}))})",
                         )
                     )
                     continue
@@ -104,7 +133,16 @@ def read_manifest(manifest: Path, name: str = "csv", scale: LabelScale = SCALE) 
         raise BenchError(f"{manifest}: not a UTF-8 text CSV ({exc.reason})") from None
     except csv.Error as exc:
         raise BenchError(f"{manifest}: not a readable CSV ({exc})") from None
-    return Listing(name, str(manifest), dims, scale, tuple(rows), tuple(problems))
+    left_out = ", ".join(f"{n} rows of {s}" for s, n in other_tests.items())
+    return Listing(
+        name,
+        str(manifest),
+        dims,
+        scale,
+        tuple(rows),
+        tuple(problems),
+        left_out=f"{left_out} (other test sets; Test1 is the test set)" if left_out else "",
+    )
 
 
 def seeded_split(keys: list[str], seed: int) -> dict[str, str]:
@@ -140,5 +178,7 @@ def split_rule(seed: int) -> SplitRule:
 
 
 def load(data: DataConfig, seed: int) -> Corpus:
-    listing = apply_label_range(read_manifest(find_manifest(data.root)), data.label_range)
+    columns = data.hf.label_columns if data.hf else ()
+    listing = read_manifest(find_manifest(data.root), label_columns=columns)
+    listing = apply_label_range(listing, data.label_range)
     return assemble(listing, split_rule(seed), data.strict)

@@ -81,6 +81,9 @@ class HFOptions:
             split_pairs,
         )
 
+    def with_labels(self, label_columns: Pairs) -> HFOptions:
+        return HFOptions(self.audio_column, label_columns, self.speaker_column, self.splits)
+
     @classmethod
     def from_dict(cls, d: dict) -> HFOptions:
         """Back from `dataclasses.asdict` after a JSON round trip (lists for tuples)."""

@@ -150,6 +150,6 @@ def assemble(
             raise BenchError(
                 f"{listing.source}: the {s} split is empty ({corpus.split_rule}); "
                 f"add usable rows to it"
-                + (f" ({len(problems)} rows were skipped as bad)" if problems else "")
+                + (f"; skipped as bad input: {describe_problems(problems)}" if problems else "")
             )
     return corpus
