@@ -120,3 +120,31 @@ def test_two_real_sweeps_on_one_folder_the_second_is_refused_and_the_first_goes_
         os.killpg(sweep_a.pid, signal.SIGINT)
         sweep_a.communicate(timeout=60)
     assert sweep_a.returncode == 130
+
+
+def test_a_nested_take_in_one_process_keeps_the_lock_held(tmp_path):
+    """bench.run holds the lock and launch_sweep takes it again: leaving the inner take must not
+    release it (closing any descriptor of a POSIX-locked file would)."""
+    out = tmp_path / "run"
+    probe = (
+        "import sys; from pathlib import Path; from bench.errors import BenchError; "
+        "from bench.launch.folder_lock import run_folder_lock\n"
+        "try:\n    with run_folder_lock(Path(sys.argv[1])): print('free')\n"
+        "except BenchError: print('held')"
+    )
+
+    def other_process_sees() -> str:
+        return subprocess.run(
+            [sys.executable, "-c", probe, str(out)],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent.parent,
+            check=True,
+        ).stdout.strip()
+
+    with run_folder_lock(out, "outer"):
+        with run_folder_lock(out, "inner"):
+            pass
+        # (no read of the lock file here: closing it would release this process's lock)
+        assert other_process_sees() == "held"
+    assert other_process_sees() == "free"
