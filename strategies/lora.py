@@ -29,6 +29,8 @@ class Lora(AdapterStrategy):
     def __post_init__(self) -> None:
         if self.r < 1:
             raise ValueError(f"r must be >= 1, got {self.r}")
+        if not 0.0 <= self.dropout < 1.0:  # peft accepts any float; torch fails in the first step
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout:g}")
         super().__post_init__()
 
     def peft_config(self, select: Selector) -> Any:

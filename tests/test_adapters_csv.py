@@ -291,3 +291,29 @@ def test_label_range_must_cover_every_dimension_and_hold_labels(corpus_dir):
         BenchError, match=r"no arousal label lies inside 10 to 20.*check --label-range"
     ):
         load_on(manifest, "10,20")
+
+
+def test_a_header_only_manifest_says_it_lists_no_rows(tmp_path):
+    manifest = write_manifest(tmp_path, HEADER, [])
+    with pytest.raises(BenchError) as err:
+        load(manifest)
+    msg = str(err.value)
+    assert "no usable rows; it lists none; add rows below its header" in msg
+    assert "0 bad rows" not in msg and "e.g." not in msg
+
+
+def test_too_few_speakers_for_the_split_says_so(corpus_dir):
+    rows = [[*r[:4], r[5]] for r in good_rows() if r[5] in ("spk0", "spk1")]  # no split column
+    manifest = write_manifest(corpus_dir, [*HEADER[:4], "speaker"], rows)
+    with pytest.raises(BenchError) as err:
+        load(manifest)
+    msg = str(err.value)
+    assert "2 speakers cannot fill 3 splits" in msg and "add rows of more speakers" in msg
+    assert "split column" in msg
+
+
+def test_an_infinite_label_is_not_called_nan(corpus_dir):
+    rows = good_rows()
+    rows[0][1], rows[1][1] = "inf", "nan"
+    corpus = load(write_manifest(corpus_dir, HEADER, rows))
+    assert corpus.summary()["skipped_by_reason"] == {"infinite label": 1, "NaN label": 1}

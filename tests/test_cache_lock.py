@@ -78,3 +78,49 @@ def test_an_unusable_store_is_rebuilt_under_the_lock(tmp_path):
         tmp_path, KEY, lambda: open_store(tmp_path, KEY, "memory", 1), lambda: _build(tmp_path, 3)
     )
     assert not again.built and again.lock == "not needed"
+
+
+KILLED_BUILD = (
+    "import sys, torch; from pathlib import Path; from bench.cache.store import StoreWriter; "
+    "w = StoreWriter(Path(sys.argv[1]), sys.argv[2], {'format': 1}, 'float32', 4); "
+    "w.add('clip0', torch.zeros(3, 4), 48_000); w._file.flush(); "
+    "print('writing', flush=True); sys.stdin.read()"
+)
+
+
+def test_a_build_killed_mid_write_leaves_no_temp_file_after_the_next_open(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_BUILD, str(tmp_path), KEY],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGKILL)  # nothing of the builder can clean up
+    proc.wait()
+    [leftover] = tmp_path.glob(f"{KEY}.bin.tmp-*")
+    assert leftover.stat().st_size == 3 * DIM * 4
+    other_host = tmp_path / f"{KEY}.bin.tmp-elsewhere-{proc.pid}"  # a build on another node
+    other_host.write_bytes(b"x")
+    store, outcome = open_or_build(
+        tmp_path, KEY, lambda: open_store(tmp_path, KEY, "memory", 1), lambda: _build(tmp_path, 1)
+    )
+    assert outcome.built and len(store.index.clip_keys) == CLIPS
+    assert not list(tmp_path.glob("*.tmp-*"))  # the dead one's, and the other node's under the lock
+
+
+def test_an_open_leaves_temp_files_of_live_builders_alone(tmp_path):
+    from bench.cache.store import remove_stale_temps, temp_path
+
+    _build(tmp_path, 1)
+    mine = temp_path(store_paths(tmp_path, KEY)[0])  # this process: alive
+    mine.write_bytes(b"x")
+    elsewhere = tmp_path / f"{KEY}.bin.tmp-elsewhere-1"
+    elsewhere.write_bytes(b"x")
+    assert remove_stale_temps(tmp_path, KEY) == []
+    assert mine.exists() and elsewhere.exists()

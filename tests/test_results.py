@@ -53,9 +53,22 @@ def test_unreadable_or_foreign_files_are_named_not_dropped(tmp_path):
         load_results(tmp_path)
     (folder / "other.json").unlink()
     (folder / "half.json").write_text('{"schema": 1, "strat')
-    with pytest.raises(BenchError, match=r"half\.json is not readable result JSON"):
+    with pytest.raises(BenchError, match=r"half\.json: not valid JSON \(truncated\?\)"):
         load_results(tmp_path)
     assert read_result(folder / "half.json") is None  # for resuming: a run to redo
+
+
+def test_a_hand_edited_figure_is_named_with_its_file_and_field(tmp_path):
+    folder = tmp_path / "results"
+    write_result(folder / "good.json", RunResult(strategy="full", seed=0))
+    edited = json.loads((folder / "good.json").read_text())
+    edited["metrics"] = {"ccc_mean": "high", "ccc": {"arousal": "0.5"}}
+    (folder / "edited.json").write_text(json.dumps(edited))
+    with pytest.raises(BenchError) as err:
+        load_results(tmp_path)
+    msg = str(err.value)
+    assert "edited.json: metrics.ccc.arousal = '0.5'; metrics.ccc_mean = 'high'" in msg
+    assert "where a number (or null) belongs" in msg and "good.json" not in msg
 
 
 def test_schema_1_results_load_through_a_migration():

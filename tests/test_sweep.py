@@ -219,3 +219,50 @@ def test_a_run_dies_with_its_sweep(tmp_path, synth_dir):
     while time.time() < deadline and any(alive(p) for p in tree - {proc.pid}):
         time.sleep(0.2)
     assert not any(alive(p) for p in tree - {proc.pid})
+
+
+def _ok_after_a_while(run, cfg_dict, path, events, log):
+    """A run that outlives its fork server: says it started, then writes an ok result."""
+    from bench.config import RunConfig
+    from bench.result.start import started_result
+
+    events.put({"phase": "started"})
+    time.sleep(3)
+    write_result(path, started_result(RunConfig.from_dict(cfg_dict)).replace(status="ok"))
+
+
+def test_a_dead_fork_server_does_not_decide_the_runs_outcome(tiny_config, tmp_path):
+    """The fork server dies while the run trains: multiprocessing then reports "exit code 255"
+    at once; the run's own result decides instead."""
+    from multiprocessing import forkserver
+
+    from bench.launch.isolated import run_one_isolated
+
+    killed = []
+
+    def kill_server(event: dict) -> None:
+        if event.get("phase") == "started" and not killed:
+            pid = forkserver._forkserver._forkserver_pid
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    path = result_path(tmp_path, "partial2", 0)
+    result = run_one_isolated(tiny_config, path, kill_server, target=_ok_after_a_while)
+    assert killed, "the run never said it started"
+    assert result.status == "ok" and result.error is None
+    assert read_result(path).status == "ok"
+
+
+def test_a_run_supersedes_a_finished_result_of_other_settings_never_deletes_it(
+    tiny_config, tmp_path
+):
+    from bench.launch.isolated import run_one_isolated
+    from bench.result.start import started_result
+
+    path = result_path(tmp_path, "partial2", 0)
+    other = tiny_config.with_train(max_epochs=7)
+    write_result(path, started_result(other).replace(status="ok"))
+    result = run_one_isolated(tiny_config, path, lambda e: None, target=_exit_one)
+    assert result.status == "failed"
+    [kept] = (tmp_path / "results" / "superseded").glob("partial2__seed0__*.json")
+    assert read_result(kept).run_id == other.config_hash()

@@ -27,7 +27,7 @@ try:
 except ImportError:  # Windows: no POSIX locks
     fcntl = None  # type: ignore[assignment]
 
-from bench.cache.store import CacheInvalid, remove_store, store_paths
+from bench.cache.store import CacheInvalid, remove_stale_temps, remove_store, store_paths
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -95,6 +95,8 @@ def open_or_build(
     store is removed only under the lock, so no process deletes one another has just committed.
     Opening (which verifies every checksum) happens outside the lock, in parallel."""
     index = store_paths(directory, key)[1]
+    if directory.is_dir():
+        remove_stale_temps(directory, key)  # what builds killed on this host left behind
     waited, kind, rebuilt_because, built = 0.0, "not needed", None, False
     for _ in range(3):
         seen = _stamp(index)
@@ -110,6 +112,8 @@ def open_or_build(
             waited += waited_s
             if _stamp(index) != seen:
                 continue  # another process committed a store meanwhile: open that one
+            if kind == "fcntl":  # no other builder of this store is alive, on any host
+                remove_stale_temps(directory, key, any_host=True)
             if failure is not None:
                 log.warning("prefix cache %s is unusable (%s); rebuilding it", key, failure)
                 remove_store(directory, key)

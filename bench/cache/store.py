@@ -63,6 +63,34 @@ def temp_path(path: Path) -> Path:
     return path.with_name(f"{path.name}.tmp-{socket.gethostname()}-{os.getpid()}")
 
 
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, another user's
+        return False
+    return False
+
+
+def remove_stale_temps(directory: Path, key: str, any_host: bool = False) -> list[Path]:
+    """Remove the temporary files (`temp_path`) of store `key` that no live build can still be
+    writing: those of processes on this host that are gone (a build killed mid-write leaves its
+    whole payload behind, tens of GB for a large corpus), and, with `any_host` (only under the
+    build lock, which no other builder then holds), every one. Returns what was removed."""
+    host = socket.gethostname()
+    removed = []
+    for path in directory.glob(f"{key}.*.tmp-*"):
+        writer = path.name.rpartition(".tmp-")[2]
+        where, _, pid = writer.rpartition("-")
+        own = where == host and pid == str(os.getpid())
+        stale = any_host or (where == host and pid.isdigit() and _gone(int(pid)))
+        if stale and not own:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def store_paths(directory: Path, key: str) -> tuple[Path, Path]:
     return directory / f"{key}.bin", directory / f"{key}.json"
 

@@ -22,13 +22,14 @@ from bench.data.adapters.hf_options import HFOptions
 from bench.data.adapters.label_range import parse_label_range
 from bench.data.datasets import ADAPTERS
 from bench.errors import BenchError
+from bench.launch.folder_lock import check_out_dir
 from bench.launch.options import add_launch_arguments
 from bench.meter.environment import pick_device
 from bench.meter.precision import describe_facts, is_emulated, precision_facts
 from bench.model.backbones import architecture_config, decide_weights
 from bench.model.graphs import require_cuda
 from bench.train.step import resolve_precision
-from strategies import parse_strategy
+from strategies import StrategySpec, parse_strategy
 from strategies.registry import describe, describe_modifiers, registered, split_strategy_list
 
 # `all`: the study's five strategies, then ours: SUPERB-style layer weighting, BitFit, DoRA, and
@@ -278,6 +279,76 @@ def list_strategies_text() -> str:
     return "\n".join(lines)
 
 
+# Below this crop a clip is a few frames of the CNN's output: runs finish "ok" and measure
+# nothing (the smoke profile crops at 1 s).
+MIN_MAX_SECONDS = 0.5
+
+
+def unique_runs(
+    specs: list[StrategySpec], seeds: list[int]
+) -> tuple[list[StrategySpec], list[int], str | None]:
+    """`specs` and `seeds` without repeats, compared by canonical spelling (`partial3` and
+    `partial:k=3` are one strategy), in first-seen order; and a sentence saying what was merged
+    (None when nothing was). A repeat would run twice into one result file and be averaged with
+    itself by the sweep's report."""
+    kept: dict[str, StrategySpec] = {}
+    for s in specs:
+        kept.setdefault(s.name, s)
+    once = list(dict.fromkeys(seeds))
+    merged = []
+    if len(kept) < len(specs):
+        repeats = [n for n in kept if sum(s.name == n for s in specs) > 1]
+        merged.append(f"strategies given more than once ran once: {', '.join(repeats)}")
+    if len(once) < len(seeds):
+        repeats = [str(x) for x in once if seeds.count(x) > 1]
+        merged.append(f"seeds given more than once ran once: {', '.join(repeats)}")
+    return list(kept.values()), once, "; ".join(merged) or None
+
+
+def check_run_options(args: argparse.Namespace, names: list[str], seeds: list[int]) -> None:
+    """The options a sweep would otherwise trip over late (after training, or per run): each
+    refused here, naming the option."""
+    if not names:
+        raise BenchError(
+            f"--strategies {args.strategies!r} names no strategy; give a comma list "
+            "(full,partial3+amp) or all"
+        )
+    if not seeds:
+        raise BenchError(
+            f"--seeds {args.seeds!r} names no seed; give a count (3) or a list (0,1,2)"
+        )
+    negative = [s for s in seeds if s < 0]
+    if negative:
+        raise BenchError(f"--seeds must be >= 0, not {', '.join(map(str, negative))}")
+    tolerance = getattr(args, "tolerance", 0.0)
+    if not tolerance >= 0:  # also refuses NaN
+        raise BenchError(f"--tolerance must be a number >= 0 (a CCC difference), not {tolerance}")
+    if args.max_seconds is not None and args.max_seconds < MIN_MAX_SECONDS:
+        raise BenchError(
+            f"--max-seconds must be >= {MIN_MAX_SECONDS:g}, not {args.max_seconds:g}: shorter "
+            "crops leave the model a few frames, and runs would finish ok measuring nothing"
+        )
+
+
+def check_device(text: str, launcher: str) -> None:
+    """Refuse a --device this machine cannot run on. Slurm runs on other nodes: not checked."""
+    try:
+        device = torch.device(text) if text != "auto" else None
+    except RuntimeError:
+        raise BenchError(f"--device takes auto, cpu, cuda or cuda:N, not {text!r}") from None
+    if device is None or device.type != "cuda" or launcher == "slurm":
+        return
+    if not torch.cuda.is_available():
+        raise BenchError(
+            f"--device {text}: no CUDA GPU is available here; use --device cpu or auto"
+        )
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise BenchError(
+            f"--device {text}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+            f"numbered from 0"
+        )
+
+
 @dataclass(frozen=True)
 class StrategyChoice:
     names: list[str]  # the spellings to run
@@ -348,9 +419,12 @@ def default_out(profile: str, dataset: str, models: list[str], profile_model: st
 def configs_from_args(args: argparse.Namespace) -> Sweep:
     """Resolve and validate every run before anything trains."""
     profile = get_profile(args.profile or ("study" if torch.cuda.is_available() else "quick"))
+    check_device(args.device, args.launcher)  # the default strategy set depends on it
     choice = strategy_choice(args)
     names = choice.names
-    specs = [parse_strategy(n) for n in names]
+    seeds = parse_seeds(args.seeds, profile.seeds)
+    check_run_options(args, names, seeds)
+    specs, seeds, merged = unique_runs([parse_strategy(n) for n in names], seeds)
     graphs = [s.name for s in specs if s.modifiers.graph]
     if graphs and args.launcher == "local":
         require_cuda(pick_device(args.device), ", ".join(graphs))
@@ -371,7 +445,7 @@ def configs_from_args(args: argparse.Namespace) -> Sweep:
         ("--batch-size", "batch_size", 1),
         ("--warmup-steps", "warmup_steps", 0),
         ("--warmup-seconds", "warmup_seconds", 0),
-        ("--max-seconds", "max_seconds", 1e-3),
+        ("--max-seconds", "max_seconds", MIN_MAX_SECONDS),
         ("--num-workers", "num_workers", 0),
     ):
         value = getattr(args, flag[2:].replace("-", "_"))
@@ -384,7 +458,6 @@ def configs_from_args(args: argparse.Namespace) -> Sweep:
         overrides["preload"] = args.preload
     overrides |= fp32_math_overrides(args)
     train = dataclasses.replace(profile.train, **overrides)
-    seeds = parse_seeds(args.seeds, profile.seeds)
     if args.dataset not in ADAPTERS:
         raise BenchError(f"unknown dataset {args.dataset!r}; valid datasets: {', '.join(ADAPTERS)}")
     if args.folds is not None and args.fold is not None:
@@ -401,6 +474,7 @@ def configs_from_args(args: argparse.Namespace) -> Sweep:
         else default_out(profile.name, args.dataset, models, profile.model)
     )
     weights = {m: decide_weights(m, args.weights or profile.weights) for m in models}
+    check_out_dir(out)
     data = DataConfig(
         args.dataset,
         args.data_root,
@@ -432,7 +506,8 @@ def configs_from_args(args: argparse.Namespace) -> Sweep:
         for fold in folds
         for s in specs
     ]
-    return Sweep(configs, out, choice.notes + [n for _, n in weights.values() if n])
+    notes = [merged] if merged else []
+    return Sweep(configs, out, notes + choice.notes + [n for _, n in weights.values() if n])
 
 
 def add_plan_arguments(ap: argparse.ArgumentParser, msp_like: bool = True) -> None:

@@ -52,7 +52,7 @@ def run_plan(
     )
     print_plan(plan, console)
     js, md, plot = write_plan(plan, out)
-    console.print(f"plan: {js} and {md}" + (f" and {plot}" if plot else ""), highlight=False)
+    console.print(f"plan: {js} and {md}" + (f" and {plot}" if plot else ""), markup=False)
     return plan
 
 

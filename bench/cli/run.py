@@ -23,11 +23,13 @@ from bench.data.adapters.validate import describe_problems
 from bench.data.datasets import Corpus, load_dataset
 from bench.errors import BenchError, run_cli
 from bench.launch import launch_sweep
-from bench.launch.options import launch_options
+from bench.launch.folder_lock import run_folder_lock
+from bench.launch.options import LaunchOptions, launch_options
 from bench.meter.environment import pick_device
 from bench.plan.corpus import from_corpus
 from bench.report import print_summary, render
-from bench.result.store import other_sweeps, supersede, write_sweep_notes
+from bench.report.header import different_data
+from bench.result.store import load_results, other_sweeps, supersede, write_sweep_notes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,6 +75,22 @@ def _main(argv: list[str] | None) -> int:
         return 0
     launch = launch_options(args)
     configs, out, notes = configs_from_args(args)
+    # One writer per run folder, from the first file this command moves or writes there to its
+    # report: a second sweep on --out is refused here, naming this one.
+    with run_folder_lock(out):
+        return _sweep(args, launch, configs, out, notes, console, err)
+
+
+def _sweep(
+    args: argparse.Namespace,
+    launch: LaunchOptions,
+    configs: list[RunConfig],
+    out: Path,
+    notes: list[str],
+    console: Console,
+    err: Console,
+) -> int:
+    """The sweep of `_main`, under the run folder's lock."""
     c0 = configs[0]
     one_configuration(out, configs, args.force, console)
     t0 = time.perf_counter()
@@ -84,20 +102,24 @@ def _main(argv: list[str] | None) -> int:
         corpus = load_dataset(cfg.data, cfg.seed)
     if corpus.problems:
         err.print(
-            f"[yellow]warning:[/yellow] skipped {describe_problems(corpus.problems)} "
+            f"[yellow]warning:[/yellow] skipped {escape(describe_problems(corpus.problems))} "
             "(listed in each result's data.skipped_reasons; --strict makes them errors)",
             highlight=False,
         )
     if not args.quiet:
         console.print(
-            f"[bold]serbench[/bold] profile={c0.profile} model={','.join(dict.fromkeys(c.model for c in configs))} device={pick_device(c0.device)} "
-            f"corpus={corpus.name} ({sum(corpus.summary()['n_utterances'].values())} clips) "
-            f"runs={len(configs)} -> {out}"
+            "[bold]serbench[/bold] "
+            + escape(
+                f"profile={c0.profile} model={','.join(dict.fromkeys(c.model for c in configs))} "
+                f"device={pick_device(c0.device)} corpus={corpus.name} "
+                f"({sum(corpus.summary()['n_utterances'].values())} clips) runs={len(configs)} "
+                f"-> {out}"
+            )
         )
     for note in notes:  # what was decided for the user: before the sweep, and in the report
         err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
     if args.plan_first and not plan_then_confirm(args, configs, corpus, out, console):
-        console.print(f"not run; the plan is in {out}/plan.md")
+        console.print(f"not run; the plan is in {out}/plan.md", markup=False)
         return 0
     write_sweep_notes(out, notes)
     results = launch_sweep(
@@ -106,11 +128,17 @@ def _main(argv: list[str] | None) -> int:
     if results is None:  # --no-wait: the runs go on without this process
         return 0
     for note in sorted({n for r in results for n in r.notes if "RANDOM-INIT" in n}):
-        err.print(f"[bold red]WARNING:[/bold red] {note}")
-    rendered = render(out, results, tolerance=args.tolerance)
+        err.print(f"[bold red]WARNING:[/bold red] {escape(note)}")
+    # The report of the folder, exactly as `python -m bench.report OUT` renders it: the folder
+    # may hold more runs than this sweep's (other strategies, an earlier sweep's).
+    rendered = render(out, tolerance=args.tolerance)
     print_summary(rendered.report, console)
+    changed = different_data(load_results(out))  # this sweep's runs and the folder's others
+    if changed:
+        err.print(f"[bold red]WARNING:[/bold red] {escape(changed)}")
     console.print(
-        f"report: {rendered.markdown} and {rendered.html}  (wall {time.perf_counter() - t0:.0f} s)"
+        f"report: {rendered.markdown} and {rendered.html}  (wall {time.perf_counter() - t0:.0f} s)",
+        markup=False,
     )
     return 0 if all(r.ok for r in results) else 1
 

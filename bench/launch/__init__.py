@@ -18,6 +18,7 @@ from rich.console import Console
 
 from bench.config import RunConfig
 from bench.launch import gpus
+from bench.launch.folder_lock import run_folder_lock
 from bench.launch.isolated import (
     PlannedRun,
     RunFn,
@@ -50,8 +51,12 @@ def launch_sweep(
     run: RunFn = run_guarded,
 ) -> list[RunResult] | None:
     """Run the sweep with the chosen launcher; all results in config order, or None when
-    `options.wait` is False (the tasks were submitted and run on without us)."""
-    return LAUNCHERS[options.launcher](configs, out_dir, console, options, force, run)
+    `options.wait` is False (the tasks were submitted and run on without us).
+
+    The run folder is locked first: a second sweep on it (another process or host) is refused
+    with a BenchError naming the holder, before it skips, supersedes or reruns anything."""
+    with run_folder_lock(out_dir):
+        return LAUNCHERS[options.launcher](configs, out_dir, console, options, force, run)
 
 
 def _local(

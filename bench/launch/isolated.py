@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -81,6 +82,8 @@ def _failed_exit(cfg: RunConfig, exitcode: int | None, log: Path) -> RunResult:
             how = f"killed by signal {-exitcode} ({signal.Signals(-exitcode).name})"
         except ValueError:
             how = f"killed by signal {-exitcode}"
+    elif exitcode is None:
+        how = "exit code unknown: the fork server that started it ended before it"
     else:
         how = f"exit code {exitcode}"
     cause = LIKELY_CAUSE.get(exitcode or 0, "no known cause for this code; read the log")
@@ -171,21 +174,24 @@ def split_finished(
             todo.append(i)
             if force and run.path.exists():
                 kept = supersede(run.path)
-                console.print(f"[dim]--force: the earlier result is kept as {kept}[/dim]")
+                console.print(
+                    f"[dim]--force: the earlier result is kept as {escape(str(kept))}[/dim]"
+                )
             continue
         # print, not log: log adds a timestamp and a source path to every CI log line
         console.print(
-            f"[dim]skip {run.label}: result exists ({run.path.name}); --force reruns[/dim]"
+            f"[dim]{escape(f'skip {run.label}: result exists ({run.path.name})')}; --force reruns[/dim]"
         )
         done[i] = old
     return done, todo
 
 
 def outcome_line(label: str, result: RunResult) -> str:
-    """One console line (rich markup) saying how a run ended."""
+    """One console line (rich markup; the label and the error escaped, so an OOM message's
+    `[enforce fail at alloc_cpu.cpp:127]` is printed, not taken for markup) saying how a run ended."""
     if result.ok and result.metrics is not None and result.metrics.ccc_mean is not None:
-        return f"[green]done[/green] {label}: test CCC {result.metrics.ccc_mean:.3f}"
-    return f"[red]{result.status}[/red] {label}: {result.error}"
+        return f"[green]done[/green] {escape(label)}: test CCC {result.metrics.ccc_mean:.3f}"
+    return f"[red]{result.status}[/red] {escape(f'{label}: {result.error}')}"
 
 
 # Runs are forked from a fork server that has imported torch, transformers, peft and the worker
@@ -220,6 +226,31 @@ def _die_with(sweep: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
     threading.Thread(target=watch, name="die-with-sweep", daemon=True).start()
+
+
+def _pidfd(pid: int | None) -> int | None:
+    """A pidfd of the run (no pid reuse), or None where there are none or it has already gone."""
+    try:
+        return None if pid is None else os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def _running(pidfd: int | None, timeout: float = 0.0) -> bool:
+    """Whether the process of `pidfd` still runs after waiting up to `timeout` seconds for it
+    to end (a pidfd turns readable when its process exits; None: not known to run)."""
+    return pidfd is not None and not select.select([pidfd], [], [], timeout)[0]
+
+
+def _clear_for_run(path: Path) -> None:
+    """Make way for a run's own result at `path`, so an earlier file is never taken for it: a
+    finished result (another configuration's) is moved to results/superseded/, never deleted;
+    a failed, interrupted or unreadable one is removed."""
+    old = read_result(path)
+    if old is not None and old.status in ("ok", "diverged"):
+        supersede(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _in_env(sweep: int, env: dict[str, str], target: Callable, *args) -> None:
@@ -260,17 +291,29 @@ def run_one_isolated(
         daemon=False,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
+    _clear_for_run(path)
+    outlived_server = False
+    run_pid: int | None = None
     try:
         proc.start()  # the first start waits for the fork server's imports: Ctrl-C may come here
+        run_pid = _pidfd(proc.pid)
         # The limit counts from the run's start, the fork server's first imports excluded.
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while proc.is_alive() or not events.empty():
-            if deadline is not None and time.monotonic() > deadline and proc.is_alive():
+        while True:
+            alive = proc.is_alive()
+            if deadline is not None and time.monotonic() > deadline and alive:
                 _stop(proc)
                 result = timeout_result(cfg, timeout_s, log)
                 write_result(path, result)
                 return result
+            if not alive:
+                # The fork server reports the run's exit; when the server itself dies first,
+                # multiprocessing says "exit code 255" while the run trains on. The run's own
+                # pid decides: wait for it, then for the result it writes.
+                if _running(run_pid):
+                    outlived_server = True
+                elif events.empty():
+                    break
             with contextlib.suppress(queue_mod.Empty):  # no event in this interval; poll again
                 on_event(events.get(timeout=0.2))
         proc.join()
@@ -278,14 +321,17 @@ def run_one_isolated(
         # Ctrl-C reaches the child too; give it a moment, then make sure it is gone.
         if proc.pid is not None:
             proc.join(timeout=5)
-            if proc.is_alive():
-                proc.kill()
+            if proc.is_alive() or _running(run_pid, timeout=5 if outlived_server else 0):
+                proc.kill()  # a signal to the run's pid: works without the fork server
                 proc.join()
         write_result(path, interrupted_result(cfg))
         raise
+    finally:
+        if run_pid is not None:
+            os.close(run_pid)
     result = read_result(path)
     if result is None:
-        result = _failed_exit(cfg, proc.exitcode, log)
+        result = _failed_exit(cfg, None if outlived_server else proc.exitcode, log)
         write_result(path, result)
     return result
 

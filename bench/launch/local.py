@@ -57,7 +57,8 @@ def run_sweep(
                 elif e.get("phase") == "val" and not live:
                     console.print(
                         f"  {label} epoch {e['epoch'] + 1}/{e['epochs']}: "
-                        f"val CCC {e['val_ccc_mean']:.3f}"
+                        f"val CCC {e['val_ccc_mean']:.3f}",
+                        markup=False,
                     )
 
             result = run_one_isolated(cfg, path, on_event, run, timeout_s=run_timeout_s)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from rich.console import Console
+from rich.markup import escape
 
 from bench.launch.isolated import PlannedRun, outcome_line, sweep_progress
 from bench.launch.slurm import ACTIVE_STATES
@@ -96,8 +97,9 @@ def follow(
                     continue
                 results[item.index] = result
                 launch = result.launch or {}
-                where = f" [dim]({launcher} job {launch.get('job_id')}"
-                where += f" on {launch['host']})[/dim]" if launch.get("host") else ")[/dim]"
+                where = f"({launcher} job {launch.get('job_id')}"
+                where += f" on {launch['host']})" if launch.get("host") else ")"
+                where = f" [dim]{escape(where)}[/dim]"
                 console.print(
                     f"[{len(results)}/{len(items)}] " + outcome_line(item.run.label, result) + where
                 )

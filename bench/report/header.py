@@ -39,6 +39,10 @@ def _distinct(values: Sequence[object]) -> list[str]:
     return list(dict.fromkeys(str(v) for v in values if v not in (None, "")))
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _corpus(data: DataInfo) -> str:
     n = data.n_utterances
     total = sum(int(v) for v in n.values())
@@ -111,6 +115,31 @@ def _mixed_models(results: Sequence[RunResult], analysis: Analysis) -> str | Non
     )
 
 
+def different_data(results: Sequence[RunResult]) -> str | None:
+    """The warning when runs trained on different data (their corpus fingerprints differ: clips
+    deleted, added or changed between runs), naming the runs of each; None when they agree or
+    the results do not say (written before fingerprints were recorded)."""
+    groups: dict[str, list[RunResult]] = {}
+    for r in results:
+        if r.data is not None and r.data.fingerprint:
+            groups.setdefault(r.data.fingerprint, []).append(r)
+    if len(groups) < 2:
+        return None
+
+    def one(fingerprint: str, runs: list[RunResult]) -> str:
+        n = runs[0].data.n_utterances  # type: ignore[union-attr]
+        clips = "/".join(str(v) for v in n.values())
+        names = ", ".join(f"{r.strategy} {replicate_of(r)}" for r in runs)
+        return f"{fingerprint} ({clips} train/val/test clips): {names}"
+
+    listing = "; ".join(one(f, runs) for f, runs in groups.items())
+    return (
+        f"Runs trained on {len(groups)} different versions of the data (corpus fingerprints "
+        f"differ: clips deleted, added or changed between runs): {listing}. Their figures do "
+        "not compare; rerun the stale runs with --force once the data is settled."
+    )
+
+
 def build_header(
     results: Sequence[RunResult], analysis: Analysis, sweep_notes: Sequence[str] = ()
 ) -> Header:
@@ -132,7 +161,10 @@ def build_header(
             if (r.device or {}).get("precision")
         ]
     )
-    dates = sorted(_distinct([r.finished_at or r.started_at for r in results]))
+    # From the first run's start to the last run's finish (ISO 8601 UTC strings sort by time).
+    starts = sorted(_distinct([r.started_at or r.finished_at for r in results]))
+    ends = sorted(_distinct([r.finished_at or r.started_at for r in results]))
+    dates = [starts[0], ends[-1]] if starts and ends else []
     n_failed = sum(1 for r in results if not r.ok)
     facts = [
         ("Profile", str(r0.profile)),
@@ -141,12 +173,12 @@ def build_header(
         ("Device", "; ".join(devices) or "unknown"),
         ("Precision", "; ".join(precision) or "not recorded (results of an earlier version)"),
         ("Software", "; ".join(software) or "unknown"),
-        ("Seeds", f"{', '.join(map(str, analysis.seeds))} ({len(analysis.seeds)} seeds)"),
+        ("Seeds", f"{', '.join(map(str, analysis.seeds))} ({_count(len(analysis.seeds), 'seed')})"),
         *(
             [
                 (
                     "Folds",
-                    f"{', '.join(map(str, analysis.folds))} ({len(analysis.folds)} folds, "
+                    f"{', '.join(map(str, analysis.folds))} ({_count(len(analysis.folds), 'fold')}, "
                     "leave-one-session-out; figures are averaged over seeds and folds)",
                 )
             ]
@@ -190,6 +222,9 @@ def build_header(
         warnings.append(fairness)
     elif len(devices) > 1:
         warnings.append(f"Runs come from {len(devices)} different devices: timings do not compare.")
+    changed = different_data(results)
+    if changed:
+        warnings.append(changed)
     if len(hashes) > 1:
         warnings.append(
             f"Runs were made with {len(hashes)} different configurations (hashes "

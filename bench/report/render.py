@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -83,15 +84,31 @@ def render(
         sweep_notes=tuple(read_sweep_notes(out_dir)),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    plots = tuple(
-        all_plots(report.analysis, results, out_dir / "plots", report.target, report.time_to_target)
-    )
+    try:
+        plots = tuple(
+            all_plots(
+                report.analysis, results, out_dir / "plots", report.target, report.time_to_target
+            )
+        )
+    except OSError as exc:  # a full disk fails inside matplotlib/PIL: the tables still matter
+        plots = ()
+        note = f"Plots were not written ({exc.strerror or exc} in {out_dir / 'plots'}); the tables are complete."
+        report = dataclasses.replace(
+            report,
+            header=dataclasses.replace(report.header, warnings=(*report.header.warnings, note)),
+        )
     md = out_dir / "report.md"
-    md.write_text(render_markdown(report, plots), encoding="utf-8")
     html = out_dir / "index.html"
-    html.write_text(render_html(report, plots), encoding="utf-8")
     csv = out_dir / "results.csv"
-    write_csv(report.analysis.runs, str(csv))
+    try:
+        md.write_text(render_markdown(report, plots), encoding="utf-8")
+        html.write_text(render_html(report, plots), encoding="utf-8")
+        write_csv(report.analysis.runs, str(csv))
+    except OSError as exc:
+        raise BenchError(
+            f"the report could not be written in {out_dir} ({exc.strerror or exc}); free some "
+            f"space there, then `python -m bench.report {out_dir}` renders it from the results"
+        ) from exc
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary and summary:
         with open(summary, "a", encoding="utf-8") as fh:

@@ -9,6 +9,7 @@ every one of them with no second list to edit.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import Field, dataclass, field, fields, is_dataclass
 from typing import Any
 
@@ -110,3 +111,31 @@ _NUMBER_TYPES = {"float", "int", "float | None", "int | None"}
 
 def _is_number_field(f: Field) -> bool:
     return str(f.type) in _NUMBER_TYPES
+
+
+def _is_number(v: Any) -> bool:
+    return v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+
+
+def non_numbers(obj: Any, where: str = "") -> list[str]:
+    """`path = value` for every number field (and number-valued mapping) of the dataclass `obj`,
+    nested sections included, that holds something else: what a hand-edited result file gets
+    wrong (`"ccc_mean": "high"`), found when it is read rather than deep inside the report."""
+    if obj is None or not is_dataclass(obj):
+        return []
+    found: list[str] = []
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        at = f"{where}.{f.name}" if where else f.name
+        if _is_number_field(f):
+            if not _is_number(v):
+                found.append(f"{at} = {v!r}")
+        elif str(f.type).startswith(("Mapping[str, float", "Mapping[str, int")):
+            items = v.items() if isinstance(v, Mapping) else [("", v)]
+            found += [f"{at}.{k} = {x!r}" for k, x in items if not _is_number(x)]
+        elif is_dataclass(v):
+            found += non_numbers(v, at)
+        elif isinstance(v, tuple):
+            for i, item in enumerate(v):
+                found += non_numbers(item, f"{at}[{i}]")
+    return found

@@ -306,6 +306,8 @@ class DataInfo:
     skipped_rows: int = 0
     skipped_by_reason: Mapping[str, int] = field(default_factory=dict)
     skipped_reasons: tuple[str, ...] = ()
+    # Corpus.fingerprint(): runs on different data have different ones (None: older results)
+    fingerprint: str | None = None
     padding_fraction: float | None = figure(
         "padding", "%", False, "percent", help="share of padded input samples in training"
     )

@@ -3,16 +3,19 @@ back as `RunResult` (bench/result/, migrated from older schemas)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
 from bench.config import RunConfig
 from bench.errors import BenchError
 from bench.result import SCHEMA, RunResult, migrate
+from bench.result.figure import non_numbers
 
 __all__ = ["SCHEMA", "load_results", "log_path", "read_result", "result_path", "write_result"]
 
@@ -66,34 +69,85 @@ def write_result(path: str | Path, result: RunResult) -> None:
             f" and {len(non_finite) - 8} more" if len(non_finite) > 8 else ""
         )
         data["notes"] = [*data["notes"], f"non-finite values written as null: {shown}"]
+    text = json.dumps(data, indent=1, allow_nan=False).encode()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1, allow_nan=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    except OSError as exc:
+        raise _unwritable(exc, path, len(text)) from exc
+    try:
+        # mkstemp makes the file 0600; results are shared like the report files beside them
+        os.fchmod(fd, new_file_mode())
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _unwritable(exc, path, len(text)) from exc
         raise
+
+
+def new_file_mode() -> int:
+    """The mode `open()` gives a new file: 0o666 less the umask (0o644 under the usual 022).
+    Read from /proc where it says, so the process umask is never changed (threads)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _unwritable(exc: OSError, path: Path, nbytes: int) -> OSError | BenchError:
+    """A full disk or quota as a BenchError naming the folder and the space needed (the CLI
+    stops the sweep with one line; finished results stay); any other OSError as it is."""
+    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return exc
+    try:
+        free = f"{shutil.disk_usage(path.parent).free / 2**20:.1f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    return BenchError(
+        f"no space left to write the result {path.name} in {path.parent} ({exc.strerror}; "
+        f"{nbytes / 1024:.0f} KiB needed, {free}): free some space there, then rerun the same "
+        "command; finished results are kept and skipped"
+    )
+
+
+def _parse(path: str | Path) -> RunResult | str:
+    """The result at `path` in the current schema, or why it is not one."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    except ValueError:
+        return "not valid JSON (truncated?)"
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    data = migrate(data, path)
+    try:
+        result = RunResult.from_dict(data)
+    except (TypeError, ValueError) as exc:  # a field of the wrong shape: edited or foreign JSON
+        return f"a field of the wrong shape ({exc})"
+    wrong = non_numbers(result)
+    if wrong:
+        return f"{'; '.join(wrong[:3])}, where a number (or null) belongs"
+    return result
 
 
 def read_result(path: str | Path) -> RunResult | None:
     """The result at `path` in the current schema, or None when absent or unreadable (a run to
     redo). A result of an unknown schema is an error, never silently dropped."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    data = migrate(data, path)
-    try:
-        return RunResult.from_dict(data)
-    except (TypeError, ValueError):  # a field of the wrong shape: edited or foreign JSON
-        return None
+    result = _parse(path)
+    return result if isinstance(result, RunResult) else None
 
 
 def supersede(path: str | Path) -> Path:
@@ -114,14 +168,14 @@ def load_results(out_dir: str | Path) -> list[RunResult]:
     Raises BenchError naming any file that is not a readable result."""
     folder = Path(out_dir) / "results"
     paths = sorted(folder.glob("*.json"))
-    found = [read_result(p) for p in paths]
-    bad = [p.name for p, r in zip(paths, found, strict=True) if r is None]
+    found = [_parse(p) for p in paths]
+    bad = [f"{p.name}: {r}" for p, r in zip(paths, found, strict=True) if isinstance(r, str)]
     if bad:
         raise BenchError(
-            f"{folder}: {', '.join(bad)} {'is' if len(bad) == 1 else 'are'} not readable "
-            "result JSON (truncated or edited); move them out of results/ or rerun those runs"
+            f"{folder}: {'; '.join(bad)}. Not a readable result (truncated or edited): fix it, "
+            "move it out of results/, or rerun that run"
         )
-    return [r for r in found if r is not None]
+    return [r for r in found if isinstance(r, RunResult)]
 
 
 SWEEP_FILE = "sweep.json"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -116,6 +119,20 @@ class Corpus:
     def split(self, name: str) -> list[Utterance]:
         return [u for u in self.utterances if u.split == name]
 
+    def fingerprint(self) -> str:
+        """A content hash of what a run trains on: every utterance's path, size and modification
+        time, duration, labels, speaker and split (16 hex digits). Equal for runs on the same
+        data; a clip deleted, added, replaced or relabelled between runs changes it."""
+        h = hashlib.sha256()
+        for u in sorted(self.utterances, key=lambda u: u.path):
+            try:
+                st = os.stat(u.path)
+                stamp = [st.st_size, st.st_mtime_ns]
+            except OSError:  # gone since it was checked: the hash still says so
+                stamp = [-1, -1]
+            h.update(json.dumps([u.path, stamp, u.seconds, u.labels, u.speaker, u.split]).encode())
+        return h.hexdigest()[:16]
+
     def summary(self) -> dict:
         return {
             "name": self.name,
@@ -131,4 +148,5 @@ class Corpus:
             "skipped_rows": len(self.problems),
             "skipped_by_reason": count_kinds(self.problems),
             "skipped_reasons": list(self.skipped[:20]),
+            "fingerprint": self.fingerprint(),
         }

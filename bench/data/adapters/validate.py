@@ -46,7 +46,8 @@ def _labels(row: Row, listing: Listing) -> tuple[float, ...] | Problem:
         except ValueError:
             return Problem(row.where, "non-numeric label", f"{dim}={text!r} is not a number")
         if not math.isfinite(value):
-            return Problem(row.where, "NaN label", f"{dim}={text} is not a finite number")
+            kind = "NaN label" if math.isnan(value) else "infinite label"
+            return Problem(row.where, kind, f"{dim}={text} is not a finite number")
         if not scale.contains(value):
             return Problem(
                 row.where,
@@ -116,7 +117,10 @@ def assemble(
                 f"; every label is outside {listing.describe_scale()}: "
                 "rescale the labels to that range"
             )
-        raise BenchError(f"{listing.source}: no usable rows; {describe_problems(problems)}{hint}")
+        why = (
+            describe_problems(problems) if problems else "it lists none; add rows below its header"
+        )
+        raise BenchError(f"{listing.source}: no usable rows; {why}{hint}")
     splits, rule = split_rule([row for row, _, _ in good])
     utts = tuple(
         Utterance(row.path, labels, split, row.speaker, info.seconds)
@@ -133,7 +137,15 @@ def assemble(
         "; ".join(x for x in (rule, listing.left_out) if x),
         tuple((s.low, s.high) for s in map(listing.scale_of, range(len(listing.dimensions)))),
     )
+    speakers = len({row.speaker or row.path for row, _, _ in good})
     for s in SPLITS:
+        if not corpus.split(s) and speakers < len(SPLITS) and "seeded" in corpus.split_rule:
+            raise BenchError(
+                f"{listing.source}: the {s} split is empty: the {corpus.split_rule} keeps each "
+                f"speaker in one split, and {speakers} speaker{'s' if speakers != 1 else ''} "
+                f"cannot fill {len(SPLITS)} splits; add rows of more speakers (the 70/15/15 "
+                "split needs about 7) or give the manifest a split column"
+            )
         if not corpus.split(s):
             raise BenchError(
                 f"{listing.source}: the {s} split is empty ({corpus.split_rule}); "
