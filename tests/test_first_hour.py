@@ -274,11 +274,12 @@ def test_the_plan_warns_of_emulated_precision_next_to_the_fp32_twin(
     plan = make_plan([cfg], corpus, torch.device("cpu"), 1, 0.01, tmp_path, seen.append)
     assert seen == ["partial1+amp", "partial1 (the fp32 twin of partial1+amp, for comparison)"]
     assert [s.strategy for s in plan.strategies] == ["partial1+amp"]  # the twin is not planned
-    (warning,) = plan.warnings
+    # the caveats of a loaded machine (loose bounds) may come too; the emulation warning is first
+    warning = plan.warnings[0]
     assert warning.startswith("partial1+amp: bf16 is EMULATED on this cpu (ATen AVX2")
     assert "for its fp32 twin partial1" in warning
     assert "**Warning**: partial1+amp: bf16 is EMULATED" in markdown(plan, None)
-    assert plan.to_dict()["warnings"] == [warning]
+    assert plan.to_dict()["warnings"][0] == warning
 
 
 def test_the_plan_says_when_it_says_little():

@@ -66,8 +66,10 @@ def load_dataset(data: DataConfig, seed: int) -> Corpus:
         "test_set": data.test_set,
         "label_range": data.label_range,
         "label_columns": data.hf.label_columns or None if data.hf else None,
-        # the hf options besides the label columns (which csv reads too)
-        "hf": data.hf if data.hf and data.hf.with_labels(()) != HFOptions() else None,
+        # the hf options; csv reads the label columns of them, and nothing else
+        "hf": None
+        if data.hf is None or (data.dataset == "csv" and data.hf.with_labels(()) == HFOptions())
+        else data.hf,
     }
     for option, value in given.items():
         if value is not None and option not in adapter.options:
