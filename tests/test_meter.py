@@ -215,3 +215,16 @@ def test_the_step_timer_is_the_one_owner_of_allocator_peaks(monkeypatch):
     assert report.peak_vram_alloc_mib == 900 and report.peak_vram_reserved_mib == 1000
     assert report.alloc_peak_cache_mib == 25 and report.alloc_peak_eval_mib == 20
     assert report.alloc_peak_train_mib == 40
+
+
+def test_load_tracker_records_the_machine_load():
+    from bench.meter.load import LoadTracker
+
+    tracker = LoadTracker(sample_every_s=0.01)
+    with tracker.track():
+        sum(i * i for i in range(20_000))
+    load = tracker.report()
+    assert load.cpus is not None and load.cpus >= 1
+    if load.note is None:  # Linux: /proc/stat and the load average
+        assert 0.0 <= load.others_cpu_share <= 1.0
+        assert load.loadavg_1m_max >= max(load.loadavg_1m_start, load.loadavg_1m_end)

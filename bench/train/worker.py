@@ -15,6 +15,7 @@ from bench.errors import BenchError
 from bench.meter import MemoryTracker, peak_rss_mib
 from bench.meter.environment import describe_device
 from bench.meter.host import cpu_time_s
+from bench.meter.load import LoadTracker
 from bench.meter.summary import run_times
 from bench.model.flops import compute_of
 from bench.model.ser import CONFIG_OVERRIDES, count_parameters
@@ -50,7 +51,8 @@ def run_one(
     tracker = MemoryTracker(
         device, cfg.meter.nvml_interval_s, require_idle=cfg.meter.require_idle_gpu
     )
-    with tracker.track():
+    load = LoadTracker()
+    with tracker.track(), load.track():
         out = train(ctx, progress)
     thr = out.timer.report()
     mem = tracker.report()
@@ -83,6 +85,7 @@ def run_one(
         ),
         cache=out.cache,  # how the prefix cache was obtained (key, memory/disk, reused, GB/s)
         ceiling=ceiling,
+        load=load.report(),
         harness_efficiency=None
         if ceiling is None or thr.train_samples_per_s is None
         else thr.train_samples_per_s / ceiling.samples_per_s,
