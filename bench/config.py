@@ -51,6 +51,9 @@ class Profile:
     train: TrainConfig
     synthetic: SyntheticSpec = field(default_factory=SyntheticSpec)
     weights: str = "auto"  # --weights when not given: auto | pretrained | random
+    # Checks that the pipeline runs end to end, not which strategy is better: its report makes
+    # no recommendation (bench/report/evidence.py PIPELINE_CHECK_PROFILES).
+    pipeline_check: bool = False
 
 
 PROFILES: dict[str, Profile] = {
@@ -63,6 +66,7 @@ PROFILES: dict[str, Profile] = {
         synthetic=SyntheticSpec(
             n_speakers=12, clips_per_speaker=4, min_seconds=1.0, max_seconds=2.0
         ),
+        pipeline_check=True,
     ),
     "quick": Profile(
         name="quick",

@@ -84,6 +84,16 @@ def _main(argv: list[str] | None) -> int:
         print_summary(out.report, console)
     print(f"wrote {out.markdown}, {out.html} and {out.csv}")
     cmp = out.report.comparison
+    if cmp is not None:
+        for n in cmp.unmeasured:
+            print(f"not gated: {n}", file=sys.stderr)
+        if cmp.ungated:
+            # A gate on a figure no compared run measured would pass on nothing.
+            raise BenchError(
+                f"--fail-on {', '.join(cmp.ungated)}: not measured for any strategy in both "
+                f"{args.results_dir} and {args.compare} (GPU memory and energy on a CPU, for "
+                "instance): nothing to gate on; drop the limit or compare runs that measure it"
+            )
     # --fail-on-regression: any regression; --fail-on alone: only its own limits.
     regressions = (
         [] if cmp is None else cmp.regressions if args.fail_on_regression else cmp.limit_violations

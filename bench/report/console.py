@@ -68,6 +68,8 @@ def console_summary(report: Report, plain: bool = False, compact: bool = False) 
                 style="bold red" if regs else "green",
             )
         )
+        parts += [Text(f"within noise: {n}") for n in report.comparison.noise]
+        parts += [Text(f"not gated: {n}", style="yellow") for n in report.comparison.unmeasured]
     return Group(*parts)
 
 

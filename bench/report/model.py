@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bench.report.analysis import Analysis, TimeToTarget, analyse, time_to_target, val_target
 from bench.report.compare import (
@@ -13,6 +13,7 @@ from bench.report.compare import (
     FigureLimit,
     compare,
 )
+from bench.report.evidence import Evidence, warnings, weigh
 from bench.report.header import Header, build_header
 from bench.report.recommend import DEFAULT_TOLERANCE, Recommendation, recommend, sentences
 from bench.report.rows import label_by_model
@@ -32,6 +33,7 @@ class Report:
     target: float | None  # validation CCC target of the time-to-target plot
     time_to_target: dict[str, TimeToTarget]
     comparison: Comparison | None = None
+    evidence: Evidence | None = None
 
 
 def build_report(
@@ -48,7 +50,9 @@ def build_report(
     `--compare`)."""
     results = label_by_model(results)
     analysis = analyse(results, far_below=far_below)
+    evidence = weigh(analysis, results)
     header = build_header(results, analysis)
+    header = replace(header, warnings=(*warnings(evidence), *header.warnings))
     comparison = None
     if earlier is not None:
         comparison = compare(
@@ -59,15 +63,16 @@ def build_report(
             slowdown,
             limits,
         )
-    rec = recommend(analysis, tolerance)
+    rec = recommend(analysis, tolerance, evidence)
     target = val_target(analysis, tolerance)
     return Report(
         header,
         analysis,
-        build_table(analysis, header.notes, comparison),
+        build_table(analysis, header.notes, comparison, evidence),
         rec,
-        tuple(sentences(rec, analysis)),
+        tuple(sentences(rec, analysis, evidence)),
         target,
         time_to_target(results, target),
         comparison,
+        evidence,
     )

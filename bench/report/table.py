@@ -8,8 +8,9 @@ from dataclasses import dataclass, replace
 
 from bench.report.analysis import Analysis, StrategyStats
 from bench.report.compare import Comparison
+from bench.report.evidence import Evidence
 from bench.report.figures import CACHE_BUILD, ENERGY, PARAMS, SHARE, VRAM_ALLOC, VRAM_NVML, Metric
-from bench.report.rows import is_baseline
+from bench.report.rows import baseline_of, is_baseline
 from bench.stats import Summary
 
 
@@ -104,7 +105,10 @@ def paired_cell(s: StrategyStats) -> Cell:
 
 
 def build_table(
-    analysis: Analysis, notes: Sequence[str], comparison: Comparison | None = None
+    analysis: Analysis,
+    notes: Sequence[str],
+    comparison: Comparison | None = None,
+    evidence: Evidence | None = None,
 ) -> Table:
     several = analysis.several
     metrics = analysis.metrics
@@ -153,9 +157,18 @@ def build_table(
     rows = []
     for s in analysis.strategies:
         errors = tuple(f"{f.replicate} ({f.status}): {f.error}" for f in s.failures)
+        busy = evidence is not None and s.name in evidence.busy_strategies
         badges = tuple(
-            b for b, on in (("baseline", is_baseline(s.name)), ("degenerate", s.degenerate)) if on
+            b
+            for b, on in (
+                ("baseline", is_baseline(s.name)),
+                ("degenerate", s.degenerate),
+                ("busy machine", busy),
+            )
+            if on
         )
+        # Relative figures of a row whose baseline collapsed say nothing about the strategy.
+        against_collapsed = evidence is not None and baseline_of(s.name) in evidence.collapsed
         if not s.ok:
             rows.append(Row(s.name, (), False, errors, badges))
             continue
@@ -175,8 +188,16 @@ def build_table(
                     "the time to verify and load it. The cost of building it shows on the "
                     "run that built it",
                 )
+            flag = evidence.flag(s.name, m.key) if evidence is not None else None
+            if m.key == "speedup" and against_collapsed and c.sort is not None:
+                flag = f"vs a collapsed {baseline_of(s.name)}"
+            if flag:
+                c = replace(c, flag=flag)
             cells.append(c)
-        cells.append(paired_cell(s))
+        paired = paired_cell(s)
+        if against_collapsed and not is_baseline(s.name):
+            paired = replace(paired, flag=f"vs a collapsed {baseline_of(s.name)}")
+        cells.append(paired)
         if comparison is not None:
             cells += _compare_cells(comparison, s.name)
         rows.append(Row(s.name, tuple(cells), True, errors, badges))
