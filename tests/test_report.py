@@ -567,24 +567,6 @@ def test_python_m_bench_report_runs(tmp_path):
     assert (out / "index.html").exists()
 
 
-def test_time_to_target_by_hand():
-    from bench.report.analysis import time_to_target
-
-    def run(name, seed, curve):
-        r = synthetic(name, seed, 0.5, 10.0)
-        r["metrics"]["history"] = [{"elapsed_s": t, "val_ccc_mean": v} for t, v in curve]
-        return r
-
-    results = [
-        run("full", 0, [(10.0, 0.2), (20.0, 0.45), (30.0, 0.5)]),  # reaches 0.4 at 20 s
-        run("full", 1, [(12.0, 0.41)]),  # at 12 s
-        run("lora", 0, [(5.0, 0.1), (9.0, 0.3)]),  # never
-    ]
-    got = time_to_target(typed(results), 0.4)
-    assert (got["full"].median_s, got["full"].reached, got["full"].seeds) == (16.0, 2, 2)
-    assert (got["lora"].median_s, got["lora"].reached) == (None, 0)
-
-
 def test_fail_on_any_figure_follows_its_declared_direction(tmp_path, capsys):
     earlier = write_run(tmp_path / "earlier", fixture_results())
     heavier = copy.deepcopy(fixture_results())

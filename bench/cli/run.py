@@ -26,13 +26,21 @@ from bench.launch.options import launch_options
 from bench.meter.environment import pick_device
 from bench.plan.corpus import from_corpus
 from bench.report import print_summary, render
+from bench.report.target import TARGET_CCC_HELP, target_from
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The run flags (bench/cli/args.py) plus --plan-first and its own."""
     parser = build_run_parser()
     add_plan_first_arguments(parser)
+    add_report_arguments(parser)
     return parser
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    """The report's own options (the same flags as `python -m bench.report`)."""
+    g = parser.add_argument_group("report")
+    g.add_argument("--target-ccc", type=float, default=None, help=TARGET_CCC_HELP)
 
 
 def plan_then_confirm(
@@ -51,6 +59,7 @@ def _main(argv: list[str] | None) -> int:
         print(list_strategies_text())
         return 0
     launch = launch_options(args)
+    target = target_from(args.target_ccc)  # refused before anything trains
     configs, out = configs_from_args(args)
     c0 = configs[0]
     t0 = time.perf_counter()
@@ -82,7 +91,7 @@ def _main(argv: list[str] | None) -> int:
         return 0
     for note in sorted({n for r in results for n in r.notes if "RANDOM-INIT" in n}):
         err.print(f"[bold red]WARNING:[/bold red] {note}")
-    rendered = render(out, results, tolerance=args.tolerance)
+    rendered = render(out, results, tolerance=args.tolerance, target=target)
     print_summary(rendered.report, console)
     console.print(
         f"report: {rendered.markdown} and {rendered.html}  (wall {time.perf_counter() - t0:.0f} s)"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from bench.errors import BenchError
 from bench.report.analysis import Analysis, StrategyStats
-from bench.report.figures import Metric, find_figure
+from bench.report.figures import TARGET_KEYS, Metric, find_figure
 
 DEFAULT_CCC_DROP = 0.02  # absolute drop in mean CCC that counts as a regression
 DEFAULT_SLOWDOWN = 0.10  # relative loss of training throughput that counts as a regression
@@ -125,6 +125,12 @@ def _limit(
 ) -> tuple[str | None, str | None, str | None]:
     """(violation, within-noise note, not-measured note) of one --fail-on limit."""
     a, b = now.mean(metric.key), before.mean(metric.key)
+    if metric.key in TARGET_KEYS and (a is None or b is None):
+        # A cost to target is None where the target was not reached: that is a result.
+        if a is None and b is not None:
+            return f"{metric.label}: target not reached now, {metric.format(b)} before", None, None
+        where = "either run" if a is None and b is None else "the earlier run"
+        return None, None, f"{metric.key}: target not reached (or no target) in {where}"
     if a is None or b is None:
         where = (
             "either run"

@@ -15,11 +15,16 @@ def console_table(report: Report, plain: bool = False, compact: bool = False) ->
     `compact` leaves out per-dimension CCC and columns nothing was measured for (narrow
     terminals); the report files always have every column."""
     t = report.table
-    dims = {f"ccc_{d}" for d in report.analysis.dimensions}
+    # Compact: per-dimension CCC and the cost to target in samples and energy (time to target
+    # stays) are in the report files.
+    skip = {f"ccc_{d}" for d in report.analysis.dimensions} | {
+        "samples_to_target",
+        "energy_to_target_j",
+    }
     keep = [
         i
         for i, c in enumerate(t.columns)
-        if not compact or (c.key not in dims and c.na_reason is None)
+        if not compact or (c.key not in skip and c.na_reason is None)
     ]
     left_out = [t.columns[i].header for i in range(len(t.columns)) if i not in keep]
     caption = (

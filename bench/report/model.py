@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from bench.report.analysis import Analysis, TimeToTarget, analyse, time_to_target, val_target
+from bench.report.analysis import Analysis, analyse
 from bench.report.compare import (
     DEFAULT_CCC_DROP,
     DEFAULT_SLOWDOWN,
@@ -18,6 +18,7 @@ from bench.report.header import Header, build_header
 from bench.report.recommend import DEFAULT_TOLERANCE, Recommendation, recommend, sentences
 from bench.report.rows import label_by_model
 from bench.report.table import Table, build_table
+from bench.report.target import DEFAULT_TARGET, Target
 from bench.result import RunResult
 
 DEFAULT_FAR_BELOW = 0.2  # a run this far under the others' median CCC (same seed) is degenerate
@@ -30,8 +31,6 @@ class Report:
     table: Table
     recommendation: Recommendation
     advice: tuple[str, ...]  # the recommendation in sentences
-    target: float | None  # validation CCC target of the time-to-target plot
-    time_to_target: dict[str, TimeToTarget]
     comparison: Comparison | None = None
     evidence: Evidence | None = None
 
@@ -45,11 +44,12 @@ def build_report(
     slowdown: float = DEFAULT_SLOWDOWN,
     far_below: float = DEFAULT_FAR_BELOW,
     limits: tuple[FigureLimit, ...] = (),
+    target: Target = DEFAULT_TARGET,
 ) -> Report:
     """Everything the report says, computed from stored results (and an earlier run's, for
     `--compare`)."""
     results = label_by_model(results)
-    analysis = analyse(results, far_below=far_below)
+    analysis = analyse(results, far_below=far_below, target=target)
     evidence = weigh(analysis, results)
     header = build_header(results, analysis)
     header = replace(header, warnings=(*warnings(evidence), *header.warnings))
@@ -57,22 +57,19 @@ def build_report(
     if earlier is not None:
         comparison = compare(
             analysis,
-            analyse(label_by_model(earlier), far_below=far_below),
+            analyse(label_by_model(earlier), far_below=far_below, target=target),
             earlier_dir or "earlier run",
             ccc_drop,
             slowdown,
             limits,
         )
     rec = recommend(analysis, tolerance, evidence)
-    target = val_target(analysis, tolerance)
     return Report(
         header,
         analysis,
         build_table(analysis, header.notes, comparison, evidence),
         rec,
         tuple(sentences(rec, analysis, evidence)),
-        target,
-        time_to_target(results, target),
         comparison,
         evidence,
     )

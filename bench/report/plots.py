@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.report.analysis import Analysis, StrategyStats, TimeToTarget
+from bench.report.analysis import Analysis, StrategyStats
 from bench.report.figures import (
     CCC_MEAN,
     EPOCH_TIME,
@@ -21,6 +21,7 @@ from bench.report.figures import (
     RSS,
     SAMPLES_PER_S,
     SPEEDUP,
+    TIME_TO_TARGET,
     VRAM_ALLOC,
     VRAM_NVML,
     Metric,
@@ -252,19 +253,17 @@ def bar_plot(
     return _save(fig, out_dir, name, title, f"Bars: mean over {_over(analysis)}, whiskers: ±1 sd.")
 
 
-def val_curve_plot(
-    analysis: Analysis,
-    results: Sequence[RunResult],
-    target: float | None,
-    time_to_target: dict[str, TimeToTarget],
-    out_dir: Path,
-) -> Plot:
+def val_curve_plot(analysis: Analysis, results: Sequence[RunResult], out_dir: Path) -> Plot:
     """Validation CCC after each epoch against wall-clock time since the run started (cache
-    build included): how soon each strategy gets good, one line per seed."""
+    build included): how soon each strategy gets good, one line per seed, with the quality
+    target of the time-to-target columns (one dotted line per distinct target)."""
     import matplotlib
 
     pal = colors(analysis)
     title = "Validation CCC vs wall-clock time"
+    targets = sorted(
+        {round(t.target_ccc, 6) for t in analysis.to_target.values() if t.target_ccc is not None}
+    )
     with matplotlib.rc_context(_RC):
         fig, ax = _figure(6.4, 4.6)
         labelled: set[str] = set()
@@ -289,8 +288,9 @@ def val_curve_plot(
                 label=_text(name) if name not in labelled else None,
             )
             labelled.add(name)
-        if target is not None:
-            ax.axhline(target, color="#555", ls=":", lw=1, label=f"target {target:.3f}")
+        for i, t in enumerate(targets):
+            label = f"target{'s' if len(targets) > 1 else ''}" if i == 0 else None
+            ax.axhline(t, color="#555", ls=":", lw=1, label=label)
         if labelled:  # below the axes: curves fill the whole plot area
             ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize=8)
         else:
@@ -298,26 +298,28 @@ def val_curve_plot(
         ax.set_xlabel("wall-clock since the run started (s, cache build included)")
         ax.set_ylabel("validation CCC, mean of dimensions (unitless)")
         ax.set_title(title)
-    reached = ", ".join(
-        f"{k} {v.median_s:.1f} s ({v.reached}/{v.seeds} {'runs' if analysis.folds else 'seeds'})"
-        if v.median_s is not None
-        else f"{k} not reached"
-        for k, v in time_to_target.items()
-    )
     unit = "run" if analysis.folds else "seed"
-    caption = f"One line per {unit}, one point per epoch."
-    if target is not None:
-        caption += f" Time to target (median over the {unit}s that reached it): {reached or 'n/a'}."
+    caption = f"One line per {unit}, one point per epoch. Target: {analysis.target.describe()}"
+    if targets:
+        caption += f" ({', '.join(f'{t:.3f}' for t in targets)})."
+        reached = []
+        for s in analysis.ok_strategies:
+            t, mean = s.target, s.mean(TIME_TO_TARGET.key)
+            if t is None or not t.runs:
+                continue
+            reached.append(
+                f"{s.name} not reached ({t.label})"
+                if mean is None
+                else f"{s.name} {mean:.1f} s ({t.label})"
+            )
+        caption += f" Time to target (mean over the {unit}s that reached it): {', '.join(reached)}."
+    else:
+        why = sorted({t.why for t in analysis.to_target.values() if t.why})
+        caption += f": none ({'; '.join(why) or 'no run'})."
     return _save(fig, out_dir, "val_ccc_vs_time", title, caption)
 
 
-def all_plots(
-    analysis: Analysis,
-    results: Sequence[RunResult],
-    out_dir: Path,
-    target: float | None,
-    time_to_target: dict[str, TimeToTarget],
-) -> list[Plot]:
+def all_plots(analysis: Analysis, results: Sequence[RunResult], out_dir: Path) -> list[Plot]:
     out_dir.mkdir(parents=True, exist_ok=True)
     mem = memory_metric(analysis)
     mem_title = "CCC vs peak GPU memory" if mem is not RSS else "CCC vs peak host memory (no GPU)"
@@ -328,5 +330,5 @@ def all_plots(
         pareto_plot(analysis, mem, CCC_MEAN, out_dir, "ccc_vs_memory", mem_title),
         bar_plot(analysis, SAMPLES_PER_S, out_dir, "throughput", "Training throughput"),
         bar_plot(analysis, PARAMS, out_dir, "trainable_params", "Trainable parameters", log=True),
-        val_curve_plot(analysis, results, target, time_to_target, out_dir),
+        val_curve_plot(analysis, results, out_dir),
     ]

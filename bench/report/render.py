@@ -16,6 +16,7 @@ from bench.report.model import Report, build_report
 from bench.report.plots import Plot, all_plots
 from bench.report.recommend import DEFAULT_TOLERANCE
 from bench.report.rows import label_by_model
+from bench.report.target import DEFAULT_TARGET, Target
 from bench.result import RunResult
 from bench.result.store import load_results
 
@@ -54,6 +55,7 @@ def render(
     slowdown: float = DEFAULT_SLOWDOWN,
     limits: tuple[FigureLimit, ...] = (),
     step_summary: bool = True,
+    target: Target = DEFAULT_TARGET,
 ) -> Rendered:
     """Render the report of the run folder `out_dir` from its results (or `results`), optionally
     against the earlier run folder `compare_dir`. Appends the markdown (without images) to
@@ -78,11 +80,10 @@ def render(
         ccc_drop=ccc_drop,
         slowdown=slowdown,
         limits=limits,
+        target=target,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    plots = tuple(
-        all_plots(report.analysis, results, out_dir / "plots", report.target, report.time_to_target)
-    )
+    plots = tuple(all_plots(report.analysis, results, out_dir / "plots"))
     md = out_dir / "report.md"
     md.write_text(render_markdown(report, plots), encoding="utf-8")
     html = out_dir / "index.html"

@@ -9,7 +9,17 @@ from dataclasses import dataclass, replace
 from bench.report.analysis import Analysis, StrategyStats
 from bench.report.compare import Comparison
 from bench.report.evidence import Evidence
-from bench.report.figures import CACHE_BUILD, ENERGY, PARAMS, SHARE, VRAM_ALLOC, VRAM_NVML, Metric
+from bench.report.figures import (
+    CACHE_BUILD,
+    ENERGY,
+    ENERGY_TO_TARGET,
+    PARAMS,
+    SHARE,
+    TARGET_KEYS,
+    VRAM_ALLOC,
+    VRAM_NVML,
+    Metric,
+)
 from bench.report.rows import baseline_of, is_baseline
 from bench.stats import Summary
 
@@ -57,10 +67,16 @@ class Table:
         return list(groups.items())
 
 
-def _na_reason(metric: Metric, notes: Sequence[str]) -> str:
+def _na_reason(metric: Metric, notes: Sequence[str], analysis: Analysis) -> str:
     """Why a whole column is empty, taken from the runs' own notes where they say so."""
     if metric is CACHE_BUILD:
         return "no strategy in this run uses +cache"
+    if metric.key in TARGET_KEYS:
+        reached = [s for s in analysis.ok_strategies if s.target and s.target.reached]
+        if reached and metric is ENERGY_TO_TARGET:
+            return "GPU energy not measured on this device"
+        why = {s.target.why for s in analysis.ok_strategies if s.target and s.target.why}
+        return "; ".join(sorted(why)) or "no run reached its target"
     word = "energy" if metric is ENERGY else "GPU memory"
     said = next((n for n in notes if word in n), None)
     if said:
@@ -86,6 +102,25 @@ def value_cell(metric: Metric, s: Summary | None, several: bool) -> Cell:
         half = f"±{metric.format(s.ci_half_width).rstrip('×')}"
         return Cell(text, ci, s.mean, title=f"{s.n} seeds; 95% CI {ci}", ci_half=half)
     return Cell(text, ci, s.mean, title=f"{s.n} seed(s)")
+
+
+def _target_cell(c: Cell, s: StrategyStats) -> Cell:
+    """A cost-to-target cell: "not reached" (never a number) when no run reached the target,
+    the mean over those that did with "k/n" when only some did."""
+    t = s.target
+    if t is None or not t.runs:
+        return Cell("n/a", title=t.why if t else None)
+    if not t.reached:
+        return Cell("not reached", title=f"no run reached its target ({t.label})")
+    if c.sort is None:  # reached, but this figure was not measured (energy on a CPU)
+        return c
+    if t.reached < t.runs:
+        return replace(
+            c,
+            text=f"{c.text} ({t.label})",
+            title=f"mean over the {t.reached} of {t.runs} runs that reached the target",
+        )
+    return c
 
 
 def paired_cell(s: StrategyStats) -> Cell:
@@ -116,7 +151,9 @@ def build_table(
     for m in metrics:
         empty = all(s.mean(m.key) is None for s in analysis.strategies)
         header = f"{m.header} (share)" if m is PARAMS else m.header
-        columns.append(Column(m.key, header, m.help, _na_reason(m, notes) if empty else None))
+        columns.append(
+            Column(m.key, header, m.help, _na_reason(m, notes, analysis) if empty else None)
+        )
     columns.append(
         Column(
             "paired",
@@ -141,7 +178,12 @@ def build_table(
 
     best: dict[str, set[str]] = {}
     for m in metrics:
-        vals = [(s.name, s.mean(m.key)) for s in analysis.ok_strategies]
+        vals = [
+            (s.name, s.mean(m.key))
+            for s in analysis.ok_strategies
+            # A cost to target counts as best only where every run reached the target.
+            if m.key not in TARGET_KEYS or (s.target and s.target.reached == s.target.runs)
+        ]
         vals = [(n, v) for n, v in vals if v is not None]
         if not m.mark_best or len(vals) < 2:
             continue
@@ -175,6 +217,8 @@ def build_table(
         cells = []
         for m in metrics:
             c = value_cell(m, s.figures.get(m.key), several)
+            if m.key in TARGET_KEYS:
+                c = _target_cell(c, s)
             if m is PARAMS and s.mean(SHARE.key) is not None:
                 c = replace(c, text=f"{c.text} ({SHARE.format(s.mean(SHARE.key))})")
             if s.name in best.get(m.key, ()):
