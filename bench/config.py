@@ -40,6 +40,20 @@ class TrainConfig:
     # need it); gradients are clipped to max_grad_norm (None: not clipped).
     lr_warmup: float = 0.1
     max_grad_norm: float | None = 1.0
+    # --lrs xF: a learning-rate search's grid point as a multiple of the strategy's default
+    # (after lr_scale); None: not part of a relative search. Left out of the config hash while
+    # None, so results written before it existed still resume.
+    lr_factor: float | None = None
+
+
+def lr_label(train: TrainConfig) -> str | None:
+    """The learning-rate grid point a run belongs to, as spelled for --lrs ("x0.3", "0.0001"),
+    or None when the run uses its strategy's default rate."""
+    if train.lr_factor is not None:
+        return f"x{train.lr_factor:g}"
+    if train.lr is not None:
+        return f"{train.lr:g}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -221,7 +235,10 @@ class RunConfig:
         return cls(**d)
 
     def config_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+        d = self.to_dict()
+        if d["train"]["lr_factor"] is None:  # added later: older hashes stay valid
+            del d["train"]["lr_factor"]
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
     def with_train(self, **changes) -> RunConfig:
         return replace(self, train=replace(self.train, **changes))

@@ -7,6 +7,7 @@ from rich.console import Console, Group
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from bench.report.lr_search import search_summary
 from bench.report.model import Report
 
 
@@ -62,6 +63,8 @@ def console_summary(report: Report, plain: bool = False, compact: bool = False) 
     """Table, then the recommendation, failed runs and regressions: what a terminal user reads."""
     parts: list = [console_table(report, plain, compact)]
     parts += [Text(s, style="bold" if i == 0 else "") for i, s in enumerate(report.advice)]
+    if report.lr_search is not None:
+        parts.append(Text(search_summary(report.lr_search)))
     for row in report.table.rows:
         parts += [Text(f"{row.strategy} {e}", style="red") for e in row.errors]
     if report.comparison is not None:

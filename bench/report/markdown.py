@@ -7,6 +7,7 @@ import html
 import re
 from collections.abc import Sequence
 
+from bench.report.lr_search import SEARCH_HEAD, search_rows, search_summary
 from bench.report.model import Report
 from bench.report.plots import Plot
 from bench.report.table import Cell, Row
@@ -81,6 +82,11 @@ def render_markdown(report: Report, plots: Sequence[Plot], images: bool = True) 
         lines += ["", "Failed runs of otherwise successful strategies:", ""]
         lines += [f"- {md_escape(s)} {md_escape(e)}" for s, e in partial]
     lines.append("")
+
+    if report.lr_search is not None:
+        lines += ["### Learning-rate search", "", md_escape(search_summary(report.lr_search)), ""]
+        rows = [[md_escape(c) for c in r] for r in search_rows(report.lr_search)]
+        lines += [*_table(list(SEARCH_HEAD), rows), ""]
 
     if t.several_seeds:
         lines += [f"### 95% confidence intervals (Student t, {spread})", ""]

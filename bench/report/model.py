@@ -15,6 +15,7 @@ from bench.report.compare import (
 )
 from bench.report.evidence import Evidence, warnings, weigh
 from bench.report.header import Header, build_header
+from bench.report.lr_search import LrSearch, search
 from bench.report.recommend import DEFAULT_TOLERANCE, Recommendation, recommend, sentences
 from bench.report.rows import label_by_model
 from bench.report.table import Table, build_table
@@ -33,6 +34,8 @@ class Report:
     advice: tuple[str, ...]  # the recommendation in sentences
     comparison: Comparison | None = None
     evidence: Evidence | None = None
+    lr_search: LrSearch | None = None  # when the runs were a --lrs grid
+    results: tuple[RunResult, ...] = ()  # the runs the report compares (chosen rates only)
 
 
 def build_report(
@@ -48,28 +51,42 @@ def build_report(
 ) -> Report:
     """Everything the report says, computed from stored results (and an earlier run's, for
     `--compare`)."""
-    results = label_by_model(results)
+    every = label_by_model(results)
+    # A learning-rate search: everything below compares each strategy at its chosen rate.
+    lr_search, results = search(every)
     analysis = analyse(results, far_below=far_below, target=target)
     evidence = weigh(analysis, results)
-    header = build_header(results, analysis)
+    header = build_header(every, analysis)
     header = replace(header, warnings=(*warnings(evidence), *header.warnings))
     comparison = None
     if earlier is not None:
+        _, earlier_chosen = search(label_by_model(earlier))
         comparison = compare(
             analysis,
-            analyse(label_by_model(earlier), far_below=far_below, target=target),
+            analyse(earlier_chosen, far_below=far_below, target=target),
             earlier_dir or "earlier run",
             ccc_drop,
             slowdown,
             limits,
         )
     rec = recommend(analysis, tolerance, evidence)
+    table = build_table(analysis, header.notes, comparison, evidence)
+    if lr_search is not None:  # each row names the rate it was chosen at
+        table = replace(
+            table,
+            rows=tuple(
+                replace(row, badges=(*row.badges, lr_search.describe(row.strategy)))
+                for row in table.rows
+            ),
+        )
     return Report(
         header,
         analysis,
-        build_table(analysis, header.notes, comparison, evidence),
+        table,
         rec,
         tuple(sentences(rec, analysis, evidence)),
         comparison,
         evidence,
+        lr_search,
+        tuple(results),
     )

@@ -26,6 +26,7 @@ from bench.report.figures import (
     VRAM_NVML,
     Metric,
 )
+from bench.report.lr_search import LrSearch
 from bench.report.pareto import pareto_front
 from bench.result import RunResult
 
@@ -319,7 +320,62 @@ def val_curve_plot(analysis: Analysis, results: Sequence[RunResult], out_dir: Pa
     return _save(fig, out_dir, "val_ccc_vs_time", title, caption)
 
 
-def all_plots(analysis: Analysis, results: Sequence[RunResult], out_dir: Path) -> list[Plot]:
+def lr_sensitivity_plot(search: LrSearch, analysis: Analysis, out_dir: Path) -> Plot:
+    """Validation CCC against learning rate, one line per strategy (mean over seeds, sd bars),
+    the chosen rate marked: how sensitive each strategy is to its rate."""
+    import matplotlib
+
+    pal = colors(analysis)
+    title = "Validation CCC vs learning rate"
+    with matplotlib.rc_context(_RC):
+        fig, ax = _figure(6.4, 4.6)
+        drawn = False
+        for name in search.strategies:
+            pts = [
+                p
+                for p in search.points
+                if p.strategy == name and p.lr is not None and p.val_ccc.mean is not None
+            ]
+            if not pts:
+                continue
+            color = pal.get(name, "#777")
+            ax.errorbar(
+                [p.lr for p in pts],
+                [p.val_ccc.mean for p in pts],
+                yerr=[p.val_ccc.sd or 0.0 for p in pts],
+                fmt="o-",
+                color=color,
+                ms=4,
+                lw=1.3,
+                capsize=3,
+                label=_text(name),
+            )
+            best = search.chosen_point(name)
+            if best is not None and best.lr is not None and best.val_ccc.mean is not None:
+                ax.plot([best.lr], [best.val_ccc.mean], "*", color=color, ms=13, mec="#222")
+            drawn = True
+        if drawn:
+            ax.set_xscale("log")
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize=8)
+        else:
+            _no_data(ax, "no grid point finished with a validation CCC")
+        ax.set_xlabel("backbone learning rate (log scale)")
+        ax.set_ylabel("best validation CCC, mean of dimensions (unitless)")
+        ax.set_title(title)
+    caption = (
+        f"One line per strategy; points: mean over {_over(analysis)}, bars: ±1 sd; ★: the rate "
+        f"chosen (best mean validation CCC; the test set takes no part). The search ran "
+        f"{search.runs} runs, {search.wall_s:.0f} s of training wall time in all."
+    )
+    return _save(fig, out_dir, "val_ccc_vs_lr", title, caption)
+
+
+def all_plots(
+    analysis: Analysis,
+    results: Sequence[RunResult],
+    out_dir: Path,
+    search: LrSearch | None = None,
+) -> list[Plot]:
     out_dir.mkdir(parents=True, exist_ok=True)
     mem = memory_metric(analysis)
     mem_title = "CCC vs peak GPU memory" if mem is not RSS else "CCC vs peak host memory (no GPU)"
@@ -331,4 +387,6 @@ def all_plots(analysis: Analysis, results: Sequence[RunResult], out_dir: Path) -
         bar_plot(analysis, SAMPLES_PER_S, out_dir, "throughput", "Training throughput"),
         bar_plot(analysis, PARAMS, out_dir, "trainable_params", "Trainable parameters", log=True),
         val_curve_plot(analysis, results, out_dir),
+        # Only with a --lrs search: a plain sweep (make smoke, CI) keeps its five plots.
+        *([lr_sensitivity_plot(search, analysis, out_dir)] if search is not None else []),
     ]

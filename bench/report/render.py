@@ -83,7 +83,7 @@ def render(
         target=target,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    plots = tuple(all_plots(report.analysis, results, out_dir / "plots"))
+    plots = tuple(all_plots(report.analysis, report.results, out_dir / "plots", report.lr_search))
     md = out_dir / "report.md"
     md.write_text(render_markdown(report, plots), encoding="utf-8")
     html = out_dir / "index.html"
