@@ -237,6 +237,20 @@ def paired_bootstrap(
     return PairedBootstrap(delta, float(lo), float(hi), p, n, int(deltas.size), level)
 
 
+def against_constant(
+    pred: Sequence[Sequence[float]] | np.ndarray,
+    target: Sequence[Sequence[float]] | np.ndarray,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> PairedBootstrap:
+    """The run's mean CCC against a constant predictor's (whose CCC is 0 on every resample),
+    paired over the same test utterances: `significant` with `delta > 0` says the run learnt
+    something a constant could not show."""
+    y = np.asarray(target, dtype=np.float64)
+    constant = np.broadcast_to(y.mean(0, keepdims=True), y.shape)
+    return paired_bootstrap(pred, constant, y, n_resamples=n_resamples, seed=seed)
+
+
 # ---------------------------------------------------------------------------------------------
 # Degenerate runs
 

@@ -337,3 +337,16 @@ def test_without_a_capture_counter_only_new_shapes_are_set_aside():
             pass
     report = timer.report()
     assert report.steps_timed == 2 and report.capture_warmup_steps == 0
+
+
+def test_load_tracker_records_the_machine_load():
+    from bench.meter.load import LoadTracker
+
+    tracker = LoadTracker(sample_every_s=0.01)
+    with tracker.track():
+        sum(i * i for i in range(20_000))
+    load = tracker.report()
+    assert load.cpus is not None and load.cpus >= 1
+    if load.note is None:  # Linux: /proc/stat and the load average
+        assert 0.0 <= load.others_cpu_share <= 1.0
+        assert load.loadavg_1m_max >= max(load.loadavg_1m_start, load.loadavg_1m_end)

@@ -22,6 +22,7 @@ from bench.report.compare import FigureLimit
 from bench.report.figures import table_metrics
 from bench.report.markdown import md_escape
 from bench.report.pareto import dominates, pareto_front
+from bench.report.plots import memory_metric
 from bench.result import SCHEMA
 from bench.result.store import write_result
 from tests.conftest import FIXTURES, fixture_results, typed, write_run
@@ -211,7 +212,10 @@ def test_markdown_has_header_warnings_recommendation_and_plots(rendered):
     ):
         assert word in md
     assert "RANDOM-INIT" in md  # the fixtures are random-init smoke runs
-    assert "## Recommendation" in md and "within 0.01 of the best" in md
+    # Every CCC of the smoke fixtures is near zero: the evidence supports no "Use ..." line.
+    assert "## Recommendation" in md and "No recommendation: the smoke profile checks" in md
+    assert "What this run shows: 4 of 4 strategies ran end to end" in md
+    assert "Use " not in md.split("## Recommendation")[1].split("##")[0]
     assert "95% confidence intervals" in md  # two seeds
     assert "paired bootstrap" in md
     for p in rendered.plots:
@@ -239,7 +243,7 @@ def test_gpu_figures_fill_their_columns_when_measured():
         full = next(r for r in report.table.rows if r.strategy == "full")
         vals = [r["efficiency"][key] for r in results if r["strategy"] == "full"]
         assert full.cells[i - 1].text.startswith(f"{statistics.mean(vals):.0f} ±")
-    assert report.recommendation.memory_metric.key == "peak_vram_nvml_mib"
+    assert memory_metric(report.analysis).key == "peak_vram_nvml_mib"
 
 
 def test_results_csv_has_one_row_per_run(rendered):
@@ -501,13 +505,14 @@ def test_speedups_pair_runs_on_the_same_gpu_model_only():
 
 
 def slower_and_worse(results: list[dict]) -> list[dict]:
-    """lora loses 0.05 CCC, partial3 30% of its throughput; the rest is unchanged."""
+    """lora loses 0.05 CCC, partial3 70% of its throughput (the smoke fixtures' steps vary by
+    ~45% within a run: a smaller loss would be within their noise); the rest is unchanged."""
     changed = copy.deepcopy(results)
     for r in changed:
         if r["strategy"] == "lora":
             r["metrics"]["ccc_mean"] -= 0.05
         if r["strategy"] == "partial3":
-            r["efficiency"]["train_samples_per_s"] *= 0.7
+            r["efficiency"]["train_samples_per_s"] *= 0.3
     return changed
 
 
@@ -521,7 +526,7 @@ def test_compare_flags_slowdowns_and_ccc_drops(tmp_path):
     flagged = {c.strategy: c.flags for c in cmp.changes if c.flags}
     assert set(flagged) == {"lora", "partial3"}
     assert flagged["lora"][0].startswith("CCC drop 0.050")
-    assert flagged["partial3"][0].startswith("slow-down 30.0%")
+    assert flagged["partial3"][0].startswith("slow-down 70.0% > 10% (beyond the runs' spread")
     assert cmp.get("full").ccc_delta == pytest.approx(0.0)
     html = out.html.read_text()
     assert 'id="regressions"' in html and "ΔCCC vs earlier" in html
@@ -558,26 +563,8 @@ def test_python_m_bench_report_runs(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "serbench: strategies compared" in proc.stdout and "Use " in proc.stdout
+    assert "serbench: strategies compared" in proc.stdout and "No recommendation" in proc.stdout
     assert (out / "index.html").exists()
-
-
-def test_time_to_target_by_hand():
-    from bench.report.analysis import time_to_target
-
-    def run(name, seed, curve):
-        r = synthetic(name, seed, 0.5, 10.0)
-        r["metrics"]["history"] = [{"elapsed_s": t, "val_ccc_mean": v} for t, v in curve]
-        return r
-
-    results = [
-        run("full", 0, [(10.0, 0.2), (20.0, 0.45), (30.0, 0.5)]),  # reaches 0.4 at 20 s
-        run("full", 1, [(12.0, 0.41)]),  # at 12 s
-        run("lora", 0, [(5.0, 0.1), (9.0, 0.3)]),  # never
-    ]
-    got = time_to_target(typed(results), 0.4)
-    assert (got["full"].median_s, got["full"].reached, got["full"].seeds) == (16.0, 2, 2)
-    assert (got["lora"].median_s, got["lora"].reached) == (None, 0)
 
 
 def test_fail_on_any_figure_follows_its_declared_direction(tmp_path, capsys):

@@ -222,6 +222,7 @@ def build_run_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print every strategy and modifier, then exit",
     )
+    add_lr_search_arguments(ap)
     add_launch_arguments(ap)
     add_fp32_math_arguments(ap)
     return ap
@@ -254,6 +255,63 @@ def fp32_math_overrides(args: argparse.Namespace) -> dict[str, bool]:
         "cudnn_benchmark": getattr(args, "cudnn_benchmark", None),
     }
     return {name: value == "on" for name, value in given.items() if value is not None}
+
+
+# --------------------------------------------------------------------------------------------
+# A learning-rate search (--lrs): every grid point is an ordinary run with its own config hash
+# and result file, so resume, --force, seeds and every launcher apply unchanged.
+
+
+def add_lr_search_arguments(ap: argparse.ArgumentParser) -> None:
+    g = ap.add_argument_group("learning-rate search")
+    g.add_argument(
+        "--lrs",
+        default=None,
+        metavar="GRID",
+        help="run every strategy at each learning rate: multiples of its default (x0.3,x1,x3) "
+        "or absolute rates (1e-4,3e-4); the report picks each strategy's rate by mean "
+        "validation CCC over seeds",
+    )
+
+
+@dataclass(frozen=True)
+class LrPoint:
+    """One grid point: `factor` times the strategy's default rate, or the absolute rate `lr`."""
+
+    factor: float | None = None
+    lr: float | None = None
+
+
+def parse_lrs(text: str | None) -> list[LrPoint]:
+    """--lrs as grid points; [] when not given. All multiples or all absolute rates."""
+    if text is None:
+        return []
+    points = []
+    for item in (t.strip() for t in text.split(",")):
+        relative = item.lower().startswith("x")
+        try:
+            value = float(item[1:] if relative else item)
+        except ValueError:
+            value = float("nan")
+        if not value > 0 or value == float("inf"):
+            raise BenchError(
+                f"--lrs: {item!r} is not a positive multiple (x0.3) or rate (1e-4); "
+                "e.g. --lrs x0.3,x1,x3 or --lrs 1e-4,3e-4"
+            )
+        points.append(LrPoint(factor=value) if relative else LrPoint(lr=value))
+    if len({p.factor is None for p in points}) > 1:
+        raise BenchError(f"--lrs {text}: use multiples (x0.3,x1) or absolute rates, not both")
+    if len(set(points)) != len(points):
+        raise BenchError(f"--lrs {text}: a grid point is listed twice")
+    return points
+
+
+def with_lrs(configs: list[RunConfig], points: list[LrPoint]) -> list[RunConfig]:
+    """Each config once per grid point (unchanged without --lrs), grid points innermost so a
+    strategy's rates run next to each other."""
+    if not points:
+        return configs
+    return [c.with_train(lr=p.lr, lr_factor=p.factor) for c in configs for p in points]
 
 
 def consoles() -> tuple[Console, Console]:
@@ -506,6 +564,7 @@ def configs_from_args(args: argparse.Namespace) -> Sweep:
         for fold in folds
         for s in specs
     ]
+    configs = with_lrs(configs, parse_lrs(args.lrs))
     notes = [merged] if merged else []
     return Sweep(configs, out, notes + choice.notes + [n for _, n in weights.values() if n])
 

@@ -12,6 +12,7 @@ from bench.report.compare import DEFAULT_CCC_DROP, DEFAULT_SLOWDOWN, FigureLimit
 from bench.report.console import print_summary
 from bench.report.recommend import DEFAULT_TOLERANCE
 from bench.report.render import render
+from bench.report.target import TARGET_CCC_HELP, target_from
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         "e.g. peak_vram_alloc_mib or harness_efficiency) got worse by more than THRESHOLD%% in "
         "its own direction; repeatable",
     )
+    ap.add_argument("--target-ccc", type=float, default=None, help=TARGET_CCC_HELP)
     ap.add_argument("--quiet", action="store_true", help="print only the paths written")
     return ap
 
@@ -72,6 +74,7 @@ def _main(argv: list[str] | None) -> int:
         flag = "--fail-on-regression" if args.fail_on_regression else "--fail-on"
         raise BenchError(f"{flag} needs --compare BASELINE_DIR")
     limits = tuple(FigureLimit.parse(t) for t in args.fail_on)
+    target = target_from(args.target_ccc)
     out = render(
         args.results_dir,
         tolerance=args.tolerance,
@@ -79,11 +82,22 @@ def _main(argv: list[str] | None) -> int:
         ccc_drop=args.ccc_drop,
         slowdown=args.slowdown,
         limits=limits,
+        target=target,
     )
     if not args.quiet:
         print_summary(out.report, console)
     print(f"wrote {out.markdown}, {out.html} and {out.csv}")
     cmp = out.report.comparison
+    if cmp is not None:
+        for n in cmp.unmeasured:
+            print(f"not gated: {n}", file=sys.stderr)
+        if cmp.ungated:
+            # A gate on a figure no compared run measured would pass on nothing.
+            raise BenchError(
+                f"--fail-on {', '.join(cmp.ungated)}: not measured for any strategy in both "
+                f"{args.results_dir} and {args.compare} (GPU memory and energy on a CPU, for "
+                "instance): nothing to gate on; drop the limit or compare runs that measure it"
+            )
     # --fail-on-regression: any regression; --fail-on alone: only its own limits.
     regressions = (
         [] if cmp is None else cmp.regressions if args.fail_on_regression else cmp.limit_violations

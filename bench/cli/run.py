@@ -29,6 +29,7 @@ from bench.meter.environment import pick_device
 from bench.plan.corpus import from_corpus
 from bench.report import print_summary, render
 from bench.report.header import different_data
+from bench.report.target import TARGET_CCC_HELP, Target, target_from
 from bench.result.store import load_results, other_sweeps, supersede, write_sweep_notes
 
 
@@ -36,7 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     """The run flags (bench/cli/args.py) plus --plan-first and its own."""
     parser = build_run_parser()
     add_plan_first_arguments(parser)
+    add_report_arguments(parser)
     return parser
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    """The report's own options (the same flags as `python -m bench.report`)."""
+    g = parser.add_argument_group("report")
+    g.add_argument("--target-ccc", type=float, default=None, help=TARGET_CCC_HELP)
 
 
 def plan_then_confirm(
@@ -74,11 +82,12 @@ def _main(argv: list[str] | None) -> int:
         print(list_strategies_text())
         return 0
     launch = launch_options(args)
+    target = target_from(args.target_ccc)  # refused before anything trains
     configs, out, notes = configs_from_args(args)
     # One writer per run folder, from the first file this command moves or writes there to its
     # report: a second sweep on --out is refused here, naming this one.
     with run_folder_lock(out):
-        return _sweep(args, launch, configs, out, notes, console, err)
+        return _sweep(args, launch, configs, out, notes, target, console, err)
 
 
 def _sweep(
@@ -87,6 +96,7 @@ def _sweep(
     configs: list[RunConfig],
     out: Path,
     notes: list[str],
+    target: Target,
     console: Console,
     err: Console,
 ) -> int:
@@ -131,7 +141,7 @@ def _sweep(
         err.print(f"[bold red]WARNING:[/bold red] {escape(note)}")
     # The report of the folder, exactly as `python -m bench.report OUT` renders it: the folder
     # may hold more runs than this sweep's (other strategies, an earlier sweep's).
-    rendered = render(out, tolerance=args.tolerance)
+    rendered = render(out, tolerance=args.tolerance, target=target)
     print_summary(rendered.report, console)
     changed = different_data(load_results(out))  # this sweep's runs and the folder's others
     if changed:

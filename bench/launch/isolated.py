@@ -27,7 +27,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from bench.config import RunConfig
+from bench.config import RunConfig, lr_label
 from bench.result import RunResult
 from bench.result.start import started_result
 from bench.result.store import log_path, read_result, result_path, supersede, write_result
@@ -140,10 +140,11 @@ def planned_runs(configs: list[RunConfig], out_dir: Path) -> list[PlannedRun]:
     for c in configs:
         model = c.model if several else None
         fold = "" if c.data.fold is None else f" fold {c.data.fold}"
-        label = f"{model + ' ' if model else ''}{c.strategy} seed {c.seed}{fold}"
-        runs.append(
-            PlannedRun(c, result_path(out_dir, c.strategy, c.seed, model, c.data.fold), label)
-        )
+        lr = lr_label(c.train)
+        at = f" lr {lr}" if lr else ""
+        label = f"{model + ' ' if model else ''}{c.strategy}{at} seed {c.seed}{fold}"
+        path = result_path(out_dir, c.strategy, c.seed, model, c.data.fold, lr)
+        runs.append(PlannedRun(c, path, label))
     return runs
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bench.report.figures import Metric, figure_catalogue, table_metrics
+from bench.report.figures import TARGET_KEYS, Metric, figure_catalogue, table_metrics
 from bench.report.frame import (
     BASELINE,
     Replicate,
@@ -20,6 +20,14 @@ from bench.report.frame import (
     strategy_order,
 )
 from bench.report.rows import baseline_of, group_of, is_baseline
+from bench.report.target import (
+    DEFAULT_TARGET,
+    Target,
+    TargetSummary,
+    ToTarget,
+    summarize_targets,
+    to_target,
+)
 from bench.result import RunResult
 from bench.stats import PairedBootstrap, Summary, degenerate_reasons, paired_bootstrap, summarize
 
@@ -48,6 +56,7 @@ class StrategyStats:
     failures: tuple[Failure, ...] = ()
     paired: tuple[Paired, ...] = ()
     degenerate: tuple[tuple[Replicate, str], ...] = ()  # (replicate, reason)
+    target: TargetSummary | None = None  # how many runs reached their quality target
 
     def mean(self, key: str) -> float | None:
         s = self.figures.get(key)
@@ -71,6 +80,8 @@ class Analysis:
     replicates: tuple[Replicate, ...]  # every (seed, fold) with a result
     baseline: str = BASELINE
     notes: tuple[str, ...] = field(default=())
+    target: Target = DEFAULT_TARGET
+    to_target: Mapping[tuple[str, Replicate], ToTarget] = field(default_factory=dict)
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -131,12 +142,26 @@ def _pair(run: RunResult, base: RunResult | None, rep: Replicate, n_resamples: i
 
 
 def analyse(
-    results: Sequence[RunResult], far_below: float = 0.2, n_resamples: int = 2000
+    results: Sequence[RunResult],
+    far_below: float = 0.2,
+    n_resamples: int = 2000,
+    target: Target = DEFAULT_TARGET,
 ) -> Analysis:
     """Everything the report says about each strategy, computed from stored results only."""
     dims = dimensions_of(results)
     metrics = table_metrics(dims)
     runs = runs_frame(results)
+    # The cost to a quality target depends on other runs (the baseline's), so it is computed
+    # here, not stored: one column per figure of `ToTarget`, NaN where not reached.
+    per_run = to_target(results, target)
+    if len(runs):
+        keys = list(zip(runs.strategy, runs.replicate, strict=True))
+        for key in TARGET_KEYS:
+            runs[key] = [
+                np.nan if (v := getattr(per_run.get(k), key, None)) is None else float(v)
+                for k in keys
+            ]
+        runs["target_reached"] = [bool(per_run.get(k) and per_run[k].reached) for k in keys]
     ok_runs = [r for r in results if r.ok]
     by_key = {(r.strategy, replicate_of(r)): r for r in results}
 
@@ -192,50 +217,19 @@ def analyse(
             (rep, reason) for rep in ok.replicate for reason in flags.get((name, rep), [])
         )
         stats.append(
-            StrategyStats(name, tuple(ok.replicate), figures, failures, paired, degenerate)
+            StrategyStats(
+                name,
+                tuple(ok.replicate),
+                figures,
+                failures,
+                paired,
+                degenerate,
+                summarize_targets(per_run, name),
+            )
         )
     replicates = tuple(sorted({replicate_of(r) for r in results}))
-    return Analysis(dims, metrics, runs, tuple(stats), replicates)
-
-
-def val_target(analysis: Analysis, tolerance: float) -> float | None:
-    """The validation CCC a strategy must reach to count as "there": the best strategy's mean
-    best-validation CCC minus the recommendation's tolerance."""
-    best = [s.mean("val_ccc_best") for s in analysis.ok_strategies]
-    best = [b for b in best if b is not None]
-    return max(best) - tolerance if best else None
-
-
-@dataclass(frozen=True)
-class TimeToTarget:
-    median_s: float | None  # over the seeds that reached the target; None when none did
-    reached: int  # seeds that reached it
-    seeds: int  # seeds that finished
+    return Analysis(dims, metrics, runs, tuple(stats), replicates, target=target, to_target=per_run)
 
 
 def _ok_or_none(r: RunResult | None) -> RunResult | None:
     return r if r is not None and r.ok else None
-
-
-def time_to_target(results: Sequence[RunResult], target: float | None) -> dict[str, TimeToTarget]:
-    """Per strategy, wall-clock seconds (since the run started, cache build included) until the
-    validation CCC first reached `target`, as a median over the seeds that reached it."""
-    if target is None:
-        return {}
-    times: dict[str, list[float]] = {}
-    seeds: dict[str, int] = {}
-    for r in results:
-        if not r.ok:
-            continue
-        name = r.strategy
-        times.setdefault(name, [])
-        seeds[name] = seeds.get(name, 0) + 1
-        for h in r.metrics.history if r.metrics else ():
-            v, t = h.val_ccc_mean, h.elapsed_s
-            if v is not None and t is not None and v >= target:
-                times[name].append(float(t))
-                break
-    return {
-        k: TimeToTarget(float(np.median(v)) if v else None, len(v), seeds[k])
-        for k, v in times.items()
-    }

@@ -7,6 +7,7 @@ from rich.console import Console, Group
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from bench.report.lr_search import search_summary
 from bench.report.model import Report
 
 
@@ -15,11 +16,16 @@ def console_table(report: Report, plain: bool = False, compact: bool = False) ->
     `compact` leaves out per-dimension CCC and columns nothing was measured for (narrow
     terminals); the report files always have every column."""
     t = report.table
-    dims = {f"ccc_{d}" for d in report.analysis.dimensions}
+    # Compact: per-dimension CCC and the cost to target in samples and energy (time to target
+    # stays) are in the report files.
+    skip = {f"ccc_{d}" for d in report.analysis.dimensions} | {
+        "samples_to_target",
+        "energy_to_target_j",
+    }
     keep = [
         i
         for i, c in enumerate(t.columns)
-        if not compact or (c.key not in dims and c.na_reason is None)
+        if not compact or (c.key not in skip and c.na_reason is None)
     ]
     left_out = [t.columns[i].header for i in range(len(t.columns)) if i not in keep]
     caption = (
@@ -57,6 +63,8 @@ def console_summary(report: Report, plain: bool = False, compact: bool = False) 
     """Table, then the recommendation, failed runs and regressions: what a terminal user reads."""
     parts: list = [console_table(report, plain, compact)]
     parts += [Text(s, style="bold" if i == 0 else "") for i, s in enumerate(report.advice)]
+    if report.lr_search is not None:
+        parts.append(Text(search_summary(report.lr_search)))
     for row in report.table.rows:
         parts += [Text(f"{row.strategy} {e}", style="red") for e in row.errors]
     if report.comparison is not None:
@@ -68,6 +76,8 @@ def console_summary(report: Report, plain: bool = False, compact: bool = False) 
                 style="bold red" if regs else "green",
             )
         )
+        parts += [Text(f"within noise: {n}") for n in report.comparison.noise]
+        parts += [Text(f"not gated: {n}", style="yellow") for n in report.comparison.unmeasured]
     return Group(*parts)
 
 

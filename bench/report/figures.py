@@ -10,7 +10,8 @@ declarations, so any pair of figures can be plotted against each other.
 from __future__ import annotations
 
 from bench.errors import BenchError
-from bench.result import Metric, result_figures
+from bench.report.target import ToTarget
+from bench.result import Metric, declared, result_figures
 from bench.result.figure import format_count
 
 __all__ = ["FIGURES", "Metric", "figure_catalogue", "find_figure", "format_count", "table_metrics"]
@@ -46,6 +47,13 @@ RSS = FIGURES["peak_rss_mib"]
 ENERGY = FIGURES["energy_j_per_epoch"]
 PARAMS = FIGURES["params_trainable"]
 SHARE = FIGURES["trainable_share"]
+# Computed by the report (bench/report/target.py): they depend on the baseline's runs.
+TARGET_FIGURES: dict[str, Metric] = declared(ToTarget)
+TARGET_KEYS = tuple(TARGET_FIGURES)
+TARGET_CCC = TARGET_FIGURES["target_ccc"]
+TIME_TO_TARGET = TARGET_FIGURES["time_to_target_s"]
+SAMPLES_TO_TARGET = TARGET_FIGURES["samples_to_target"]
+ENERGY_TO_TARGET = TARGET_FIGURES["energy_to_target_j"]
 
 # The comparison table's cost columns, left to right.
 EFFICIENCY: tuple[Metric, ...] = (
@@ -55,6 +63,9 @@ EFFICIENCY: tuple[Metric, ...] = (
     EPOCH_TIME,
     CACHE_BUILD,
     FIGURES["train_wall_s"],
+    TIME_TO_TARGET,
+    SAMPLES_TO_TARGET,
+    ENERGY_TO_TARGET,
     VRAM_NVML,
     VRAM_ALLOC,
     RSS,
@@ -72,7 +83,8 @@ def figure_catalogue(dimensions: tuple[str, ...]) -> tuple[Metric, ...]:
     """Every figure a report knows: the table's columns first, then every other declared one."""
     shown = table_metrics(dimensions)
     keys = {m.key for m in shown}
-    return shown + tuple(m for k, m in FIGURES.items() if k not in keys)
+    others = FIGURES | TARGET_FIGURES
+    return shown + tuple(m for k, m in others.items() if k not in keys)
 
 
 def find_figure(name: str, dimensions: tuple[str, ...]) -> Metric:

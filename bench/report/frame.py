@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bench.report.lr_search import lr_point, resolved_lr
 from bench.report.rows import BASELINE, baseline_of, group_of, is_baseline
 from bench.result import RunResult, result_figures
 from bench.stats import per_seed_ratio
@@ -114,6 +115,8 @@ def runs_frame(results: Sequence[RunResult]) -> pd.DataFrame:
             "precision": spec.get("precision_resolved"),
             # reduced precision without hardware support on its device (bench/meter/precision.py)
             "precision_emulated": bool(spec.get("precision_emulated")),
+            "lr": resolved_lr(r),  # the backbone rate it trained with
+            "lr_point": lr_point(r),  # its --lrs grid point, or "default"
         }
         ccc = r.metrics.ccc if r.metrics else {}
         for d in dims:

@@ -32,6 +32,13 @@ def shared_config_hash(config: Mapping[str, Any]) -> str:
     run of one sweep (`--model a,b` included: the header lists the backbones), so it identifies
     the sweep (a result's `run_id` identifies one run)."""
     rest = {k: v for k, v in config.items() if k not in ("strategy", "seed", "model")}
+    if isinstance(rest.get("train"), Mapping):
+        # A learning-rate search's grid points belong to one sweep. lr_factor is newer than the
+        # hash (always dropped); lr only when set, so default-rate sweeps keep their old hash.
+        train = {k: v for k, v in rest["train"].items() if k != "lr_factor"}
+        if train.get("lr") is not None:
+            del train["lr"]
+        rest["train"] = train
     return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:12]
 
 

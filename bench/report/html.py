@@ -11,6 +11,7 @@ import base64
 import hashlib
 from collections.abc import Sequence
 
+from bench.report.lr_search import SEARCH_HEAD, search_rows, search_summary
 from bench.report.model import Report
 from bench.report.plots import Plot
 
@@ -77,4 +78,7 @@ def render_html(report: Report, plots: Sequence[Plot]) -> str:
         plots=plots,
         script=SORT_JS,
         csp=_csp(SORT_JS),
+        lr_summary=search_summary(report.lr_search) if report.lr_search else "",
+        lr_head=SEARCH_HEAD,
+        lr_rows=search_rows(report.lr_search) if report.lr_search else [],
     )

@@ -7,6 +7,7 @@ import html
 import re
 from collections.abc import Sequence
 
+from bench.report.lr_search import SEARCH_HEAD, search_rows, search_summary
 from bench.report.model import Report
 from bench.report.plots import Plot
 from bench.report.table import Cell, Row
@@ -71,7 +72,9 @@ def render_markdown(report: Report, plots: Sequence[Plot], images: bool = True) 
     lines += _table(head, body)
     lines.append("")
     over = f"mean ± sd over {spread}; " if t.several_seeds else "one seed; "
-    lines.append(f"_{over}**bold**: best in column; ⚠: regression against the earlier run._")
+    lines.append(
+        f"_{over}**bold**: best in column; ⚠: a regression against the earlier run, or a figure that cannot be taken at face value._"
+    )
     for reason, headers in t.not_measured():
         lines += ["", f"¹ n/a in {md_escape(', '.join(headers))}: {md_escape(reason)}."]
     partial = [(r.strategy, e) for r in t.rows if r.ok for e in r.errors]
@@ -79,6 +82,11 @@ def render_markdown(report: Report, plots: Sequence[Plot], images: bool = True) 
         lines += ["", "Failed runs of otherwise successful strategies:", ""]
         lines += [f"- {md_escape(s)} {md_escape(e)}" for s, e in partial]
     lines.append("")
+
+    if report.lr_search is not None:
+        lines += ["### Learning-rate search", "", md_escape(search_summary(report.lr_search)), ""]
+        rows = [[md_escape(c) for c in r] for r in search_rows(report.lr_search)]
+        lines += [*_table(list(SEARCH_HEAD), rows), ""]
 
     if t.several_seeds:
         lines += [f"### 95% confidence intervals (Student t, {spread})", ""]
@@ -139,6 +147,8 @@ def render_markdown(report: Report, plots: Sequence[Plot], images: bool = True) 
             f"(CCC drop {c.ccc_drop:g}, slow-down {100 * c.slowdown:g}%)."
         )
         lines += [f"- {md_escape(r)}" for r in regs]
+        lines += [f"- within noise, not a regression: {md_escape(n)}" for n in c.noise]
+        lines += [f"- not gated: {md_escape(n)}" for n in c.unmeasured]
         lines += [
             f"- {md_escape(ch.strategy)}: {md_escape(ch.note)}" for ch in c.changes if ch.note
         ]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from bench.report.analysis import Analysis, TimeToTarget, analyse, time_to_target, val_target
+from bench.report.analysis import Analysis, analyse
 from bench.report.compare import (
     DEFAULT_CCC_DROP,
     DEFAULT_SLOWDOWN,
@@ -13,10 +13,13 @@ from bench.report.compare import (
     FigureLimit,
     compare,
 )
+from bench.report.evidence import Evidence, warnings, weigh
 from bench.report.header import Header, build_header
+from bench.report.lr_search import LrSearch, search
 from bench.report.recommend import DEFAULT_TOLERANCE, Recommendation, recommend, sentences
 from bench.report.rows import label_by_config, label_by_model
 from bench.report.table import Table, build_table
+from bench.report.target import DEFAULT_TARGET, Target
 from bench.result import RunResult
 
 DEFAULT_FAR_BELOW = 0.2  # a run this far under the others' median CCC (same seed) is degenerate
@@ -29,9 +32,10 @@ class Report:
     table: Table
     recommendation: Recommendation
     advice: tuple[str, ...]  # the recommendation in sentences
-    target: float | None  # validation CCC target of the time-to-target plot
-    time_to_target: dict[str, TimeToTarget]
     comparison: Comparison | None = None
+    evidence: Evidence | None = None
+    lr_search: LrSearch | None = None  # when the runs were a --lrs grid
+    results: tuple[RunResult, ...] = ()  # the runs the report compares (chosen rates only)
 
 
 def build_report(
@@ -44,31 +48,46 @@ def build_report(
     far_below: float = DEFAULT_FAR_BELOW,
     limits: tuple[FigureLimit, ...] = (),
     sweep_notes: tuple[str, ...] = (),
+    target: Target = DEFAULT_TARGET,
 ) -> Report:
     """Everything the report says, computed from stored results (and an earlier run's, for
-    `--compare`)."""
-    results = label_by_model(label_by_config(results))
-    analysis = analyse(results, far_below=far_below)
-    header = build_header(results, analysis, sweep_notes)
+    `--compare`); `sweep_notes`: what the sweep decided that the results cannot say."""
+    every = label_by_model(label_by_config(results))
+    # A learning-rate search: everything below compares each strategy at its chosen rate.
+    lr_search, results = search(every)
+    analysis = analyse(results, far_below=far_below, target=target)
+    evidence = weigh(analysis, results)
+    header = build_header(every, analysis, sweep_notes)
+    header = replace(header, warnings=(*warnings(evidence), *header.warnings))
     comparison = None
     if earlier is not None:
+        _, earlier_chosen = search(label_by_model(label_by_config(earlier)))
         comparison = compare(
             analysis,
-            analyse(label_by_model(label_by_config(earlier)), far_below=far_below),
+            analyse(earlier_chosen, far_below=far_below, target=target),
             earlier_dir or "earlier run",
             ccc_drop,
             slowdown,
             limits,
         )
-    rec = recommend(analysis, tolerance)
-    target = val_target(analysis, tolerance)
+    rec = recommend(analysis, tolerance, evidence)
+    table = build_table(analysis, header.notes, comparison, evidence)
+    if lr_search is not None:  # each row names the rate it was chosen at
+        table = replace(
+            table,
+            rows=tuple(
+                replace(row, badges=(*row.badges, lr_search.describe(row.strategy)))
+                for row in table.rows
+            ),
+        )
     return Report(
         header,
         analysis,
-        build_table(analysis, header.notes, comparison),
+        table,
         rec,
-        tuple(sentences(rec, analysis)),
-        target,
-        time_to_target(results, target),
+        tuple(sentences(rec, analysis, evidence)),
         comparison,
+        evidence,
+        lr_search,
+        tuple(results),
     )

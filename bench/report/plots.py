@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.report.analysis import Analysis, StrategyStats, TimeToTarget
+from bench.report.analysis import Analysis, StrategyStats
 from bench.report.figures import (
     CCC_MEAN,
     EPOCH_TIME,
@@ -21,10 +21,12 @@ from bench.report.figures import (
     RSS,
     SAMPLES_PER_S,
     SPEEDUP,
+    TIME_TO_TARGET,
     VRAM_ALLOC,
     VRAM_NVML,
     Metric,
 )
+from bench.report.lr_search import LrSearch
 from bench.report.pareto import pareto_front
 from bench.result import RunResult
 
@@ -252,19 +254,17 @@ def bar_plot(
     return _save(fig, out_dir, name, title, f"Bars: mean over {_over(analysis)}, whiskers: ±1 sd.")
 
 
-def val_curve_plot(
-    analysis: Analysis,
-    results: Sequence[RunResult],
-    target: float | None,
-    time_to_target: dict[str, TimeToTarget],
-    out_dir: Path,
-) -> Plot:
+def val_curve_plot(analysis: Analysis, results: Sequence[RunResult], out_dir: Path) -> Plot:
     """Validation CCC after each epoch against wall-clock time since the run started (cache
-    build included): how soon each strategy gets good, one line per seed."""
+    build included): how soon each strategy gets good, one line per seed, with the quality
+    target of the time-to-target columns (one dotted line per distinct target)."""
     import matplotlib
 
     pal = colors(analysis)
     title = "Validation CCC vs wall-clock time"
+    targets = sorted(
+        {round(t.target_ccc, 6) for t in analysis.to_target.values() if t.target_ccc is not None}
+    )
     with matplotlib.rc_context(_RC):
         fig, ax = _figure(6.4, 4.6)
         labelled: set[str] = set()
@@ -289,8 +289,9 @@ def val_curve_plot(
                 label=_text(name) if name not in labelled else None,
             )
             labelled.add(name)
-        if target is not None:
-            ax.axhline(target, color="#555", ls=":", lw=1, label=f"target {target:.3f}")
+        for i, t in enumerate(targets):
+            label = f"target{'s' if len(targets) > 1 else ''}" if i == 0 else None
+            ax.axhline(t, color="#555", ls=":", lw=1, label=label)
         if labelled:  # below the axes: curves fill the whole plot area
             ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize=8)
         else:
@@ -298,25 +299,82 @@ def val_curve_plot(
         ax.set_xlabel("wall-clock since the run started (s, cache build included)")
         ax.set_ylabel("validation CCC, mean of dimensions (unitless)")
         ax.set_title(title)
-    reached = ", ".join(
-        f"{k} {v.median_s:.1f} s ({v.reached}/{v.seeds} {'runs' if analysis.folds else 'seeds'})"
-        if v.median_s is not None
-        else f"{k} not reached"
-        for k, v in time_to_target.items()
-    )
     unit = "run" if analysis.folds else "seed"
-    caption = f"One line per {unit}, one point per epoch."
-    if target is not None:
-        caption += f" Time to target (median over the {unit}s that reached it): {reached or 'n/a'}."
+    caption = f"One line per {unit}, one point per epoch. Target: {analysis.target.describe()}"
+    if targets:
+        caption += f" ({', '.join(f'{t:.3f}' for t in targets)})."
+        reached = []
+        for s in analysis.ok_strategies:
+            t, mean = s.target, s.mean(TIME_TO_TARGET.key)
+            if t is None or not t.runs:
+                continue
+            reached.append(
+                f"{s.name} not reached ({t.label})"
+                if mean is None
+                else f"{s.name} {mean:.1f} s ({t.label})"
+            )
+        caption += f" Time to target (mean over the {unit}s that reached it): {', '.join(reached)}."
+    else:
+        why = sorted({t.why for t in analysis.to_target.values() if t.why})
+        caption += f": none ({'; '.join(why) or 'no run'})."
     return _save(fig, out_dir, "val_ccc_vs_time", title, caption)
+
+
+def lr_sensitivity_plot(search: LrSearch, analysis: Analysis, out_dir: Path) -> Plot:
+    """Validation CCC against learning rate, one line per strategy (mean over seeds, sd bars),
+    the chosen rate marked: how sensitive each strategy is to its rate."""
+    import matplotlib
+
+    pal = colors(analysis)
+    title = "Validation CCC vs learning rate"
+    with matplotlib.rc_context(_RC):
+        fig, ax = _figure(6.4, 4.6)
+        drawn = False
+        for name in search.strategies:
+            pts = [
+                p
+                for p in search.points
+                if p.strategy == name and p.lr is not None and p.val_ccc.mean is not None
+            ]
+            if not pts:
+                continue
+            color = pal.get(name, "#777")
+            ax.errorbar(
+                [p.lr for p in pts],
+                [p.val_ccc.mean for p in pts],
+                yerr=[p.val_ccc.sd or 0.0 for p in pts],
+                fmt="o-",
+                color=color,
+                ms=4,
+                lw=1.3,
+                capsize=3,
+                label=_text(name),
+            )
+            best = search.chosen_point(name)
+            if best is not None and best.lr is not None and best.val_ccc.mean is not None:
+                ax.plot([best.lr], [best.val_ccc.mean], "*", color=color, ms=13, mec="#222")
+            drawn = True
+        if drawn:
+            ax.set_xscale("log")
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize=8)
+        else:
+            _no_data(ax, "no grid point finished with a validation CCC")
+        ax.set_xlabel("backbone learning rate (log scale)")
+        ax.set_ylabel("best validation CCC, mean of dimensions (unitless)")
+        ax.set_title(title)
+    caption = (
+        f"One line per strategy; points: mean over {_over(analysis)}, bars: ±1 sd; ★: the rate "
+        f"chosen (best mean validation CCC; the test set takes no part). The search ran "
+        f"{search.runs} runs, {search.wall_s:.0f} s of training wall time in all."
+    )
+    return _save(fig, out_dir, "val_ccc_vs_lr", title, caption)
 
 
 def all_plots(
     analysis: Analysis,
     results: Sequence[RunResult],
     out_dir: Path,
-    target: float | None,
-    time_to_target: dict[str, TimeToTarget],
+    search: LrSearch | None = None,
 ) -> list[Plot]:
     out_dir.mkdir(parents=True, exist_ok=True)
     mem = memory_metric(analysis)
@@ -328,5 +386,7 @@ def all_plots(
         pareto_plot(analysis, mem, CCC_MEAN, out_dir, "ccc_vs_memory", mem_title),
         bar_plot(analysis, SAMPLES_PER_S, out_dir, "throughput", "Training throughput"),
         bar_plot(analysis, PARAMS, out_dir, "trainable_params", "Trainable parameters", log=True),
-        val_curve_plot(analysis, results, target, time_to_target, out_dir),
+        val_curve_plot(analysis, results, out_dir),
+        # Only with a --lrs search: a plain sweep (make smoke, CI) keeps its five plots.
+        *([lr_sensitivity_plot(search, analysis, out_dir)] if search is not None else []),
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.report.analysis import Analysis, StrategyStats
+from bench.report.evidence import Evidence, what_it_shows
 from bench.report.figures import RSS, SAMPLES_PER_S, SPEEDUP, VRAM_ALLOC, VRAM_NVML, Metric
 
 DEFAULT_TOLERANCE = 0.01
@@ -21,6 +22,7 @@ class Recommendation:
     memory_metric: Metric | None  # which memory figure ranked them
     caveats: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()  # degenerate or failed strategies left out, with reason
+    withheld: tuple[str, ...] = ()  # why the evidence supports no recommendation at all
 
 
 def _memory_metric(candidates: list[StrategyStats]) -> tuple[Metric | None, str | None]:
@@ -42,10 +44,16 @@ def _memory_metric(candidates: list[StrategyStats]) -> tuple[Metric | None, str 
     return None, "no memory figure was measured for every candidate"
 
 
-def recommend(analysis: Analysis, tolerance: float = DEFAULT_TOLERANCE) -> Recommendation:
+def recommend(
+    analysis: Analysis, tolerance: float = DEFAULT_TOLERANCE, evidence: Evidence | None = None
+) -> Recommendation:
     """The fastest strategy whose mean CCC is within `tolerance` of the best mean CCC, and the
     one among those with the least peak memory. Strategies with a degenerate run are not
-    eligible: their CCC is not evidence."""
+    eligible: their CCC is not evidence. With `evidence`: nothing is recommended where it
+    says the run cannot support it (a pipeline check, no strategy learnt), strategies that did
+    not learn are not eligible, and speeds measured on different device models are not ranked."""
+    blockers = tuple(evidence.blockers()) if evidence is not None else ()
+    not_learned = dict(evidence.not_learned) if evidence is not None else {}
     excluded = []
     usable = []
     for s in analysis.ok_strategies:
@@ -53,10 +61,12 @@ def recommend(analysis: Analysis, tolerance: float = DEFAULT_TOLERANCE) -> Recom
             excluded.append(f"{s.name} (no CCC)")
         elif s.degenerate:
             excluded.append(f"{s.name} (degenerate run)")
+        elif s.name in not_learned:
+            excluded.append(f"{s.name} (did not learn: {not_learned[s.name]})")
         else:
             usable.append(s)
     excluded += [f"{s.name} (every run failed)" for s in analysis.strategies if not s.ok]
-    if not usable:
+    if blockers or not usable:
         return Recommendation(
             tolerance,
             None,
@@ -65,23 +75,34 @@ def recommend(analysis: Analysis, tolerance: float = DEFAULT_TOLERANCE) -> Recom
             None,
             None,
             None,
-            ("no strategy produced a usable CCC",),
+            () if blockers else ("no strategy produced a usable CCC",),
             tuple(excluded),
+            blockers,
         )
     top = max(usable, key=lambda s: s.mean("ccc_mean"))  # type: ignore[arg-type,return-value]
     best_ccc = float(top.mean("ccc_mean"))  # type: ignore[arg-type]
     # A tiny slack so that "exactly the tolerance below" counts as within it despite rounding.
     cands = [s for s in usable if s.mean("ccc_mean") >= best_ccc - tolerance - 1e-12]  # type: ignore[operator]
     caveats = []
+    models = evidence.device_models if evidence is not None else ()
     timed = [s for s in cands if s.mean(SAMPLES_PER_S.key) is not None]
     fastest = max(timed, key=lambda s: s.mean(SAMPLES_PER_S.key)).name if timed else None  # type: ignore[arg-type,return-value]
-    if fastest is None:
+    if len(models) > 1:
+        # A mean over runs on two GPU models ranks the machines, not the strategies.
+        fastest = None
+        caveats.append(
+            f"the runs come from {len(models)} device models ({', '.join(models)}): speed and "
+            "memory are not ranked across them; render each model's runs on their own"
+        )
+    elif fastest is None:
         caveats.append("no candidate has a throughput figure")
     metric, caveat = _memory_metric(cands)
-    if caveat:
+    if caveat and len(models) < 2:
         caveats.append(caveat)
     memory_pick = (
-        min(cands, key=lambda s: s.mean(metric.key)).name if metric is not None else None  # type: ignore[arg-type,return-value]
+        min(cands, key=lambda s: s.mean(metric.key)).name  # type: ignore[arg-type,return-value]
+        if metric is not None and len(models) < 2
+        else None
     )
     return Recommendation(
         tolerance,
@@ -96,8 +117,15 @@ def recommend(analysis: Analysis, tolerance: float = DEFAULT_TOLERANCE) -> Recom
     )
 
 
-def sentences(rec: Recommendation, analysis: Analysis) -> list[str]:
+def sentences(
+    rec: Recommendation, analysis: Analysis, evidence: Evidence | None = None
+) -> list[str]:
     """The recommendation as plain sentences (no markup; renderers add emphasis)."""
+    if rec.withheld:
+        out = ["No recommendation: " + "; ".join(rec.withheld) + "."]
+        if evidence is not None:
+            out += ["What this run shows: " + " ".join(what_it_shows(analysis, evidence))]
+        return out
     if rec.best is None:
         return ["No recommendation: " + "; ".join(rec.caveats) + "."]
     out = []
@@ -107,10 +135,17 @@ def sentences(rec: Recommendation, analysis: Analysis) -> list[str]:
         speed = SAMPLES_PER_S.format(s.mean(SAMPLES_PER_S.key))
         up = s.mean(SPEEDUP.key)
         vs_full = f", {SPEEDUP.format(up)} {analysis.baseline}" if up is not None else ""
+        if vs_full and evidence is not None and evidence.collapsed:
+            vs_full += ", which collapsed"
         out.append(
             f"Use {rec.fastest}: the fastest strategy ({speed} samples/s{vs_full}) whose mean CCC "
             f"({s.mean('ccc_mean'):.3f}) is within {rec.tolerance:g} of the best "
             f"({rec.best}, {rec.best_ccc:.3f})."
+        )
+    else:
+        out.append(
+            f"Best mean test CCC: {rec.best} ({rec.best_ccc:.3f}); within {rec.tolerance:g} of "
+            f"it: {', '.join(rec.candidates)}."
         )
     if rec.memory_pick is not None and rec.memory_metric is not None:
         m = rec.memory_metric

@@ -17,6 +17,7 @@ from bench.report.model import Report, build_report
 from bench.report.plots import Plot, all_plots
 from bench.report.recommend import DEFAULT_TOLERANCE
 from bench.report.rows import label_by_config, label_by_model
+from bench.report.target import DEFAULT_TARGET, Target
 from bench.result import RunResult
 from bench.result.store import load_results, read_sweep_notes
 
@@ -55,6 +56,7 @@ def render(
     slowdown: float = DEFAULT_SLOWDOWN,
     limits: tuple[FigureLimit, ...] = (),
     step_summary: bool = True,
+    target: Target = DEFAULT_TARGET,
 ) -> Rendered:
     """Render the report of the run folder `out_dir` from its results (or `results`), optionally
     against the earlier run folder `compare_dir`. Appends the markdown (without images) to
@@ -82,13 +84,12 @@ def render(
         slowdown=slowdown,
         limits=limits,
         sweep_notes=tuple(read_sweep_notes(out_dir)),
+        target=target,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         plots = tuple(
-            all_plots(
-                report.analysis, results, out_dir / "plots", report.target, report.time_to_target
-            )
+            all_plots(report.analysis, report.results, out_dir / "plots", report.lr_search)
         )
     except OSError as exc:  # a full disk fails inside matplotlib/PIL: the tables still matter
         plots = ()

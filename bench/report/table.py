@@ -8,8 +8,19 @@ from dataclasses import dataclass, replace
 
 from bench.report.analysis import Analysis, StrategyStats
 from bench.report.compare import Comparison
-from bench.report.figures import CACHE_BUILD, ENERGY, PARAMS, SHARE, VRAM_ALLOC, VRAM_NVML, Metric
-from bench.report.rows import is_baseline
+from bench.report.evidence import Evidence
+from bench.report.figures import (
+    CACHE_BUILD,
+    ENERGY,
+    ENERGY_TO_TARGET,
+    PARAMS,
+    SHARE,
+    TARGET_KEYS,
+    VRAM_ALLOC,
+    VRAM_NVML,
+    Metric,
+)
+from bench.report.rows import baseline_of, is_baseline
 from bench.stats import Summary
 
 
@@ -56,10 +67,16 @@ class Table:
         return list(groups.items())
 
 
-def _na_reason(metric: Metric, notes: Sequence[str]) -> str:
+def _na_reason(metric: Metric, notes: Sequence[str], analysis: Analysis) -> str:
     """Why a whole column is empty, taken from the runs' own notes where they say so."""
     if metric is CACHE_BUILD:
         return "no strategy in this run uses +cache"
+    if metric.key in TARGET_KEYS:
+        reached = [s for s in analysis.ok_strategies if s.target and s.target.reached]
+        if reached and metric is ENERGY_TO_TARGET:
+            return "GPU energy not measured on this device"
+        why = {s.target.why for s in analysis.ok_strategies if s.target and s.target.why}
+        return "; ".join(sorted(why)) or "no run reached its target"
     word = "energy" if metric is ENERGY else "GPU memory"
     said = next((n for n in notes if word in n), None)
     if said:
@@ -87,6 +104,25 @@ def value_cell(metric: Metric, s: Summary | None, several: bool) -> Cell:
     return Cell(text, ci, s.mean, title=f"{s.n} seed(s)")
 
 
+def _target_cell(c: Cell, s: StrategyStats) -> Cell:
+    """A cost-to-target cell: "not reached" (never a number) when no run reached the target,
+    the mean over those that did with "k/n" when only some did."""
+    t = s.target
+    if t is None or not t.runs:
+        return Cell("n/a", title=t.why if t else None)
+    if not t.reached:
+        return Cell("not reached", title=f"no run reached its target ({t.label})")
+    if c.sort is None:  # reached, but this figure was not measured (energy on a CPU)
+        return c
+    if t.reached < t.runs:
+        return replace(
+            c,
+            text=f"{c.text} ({t.label})",
+            title=f"mean over the {t.reached} of {t.runs} runs that reached the target",
+        )
+    return c
+
+
 def paired_cell(s: StrategyStats) -> Cell:
     """Mean CCC difference against the baseline at the same seed, and in how many seeds the
     paired bootstrap interval excludes zero."""
@@ -104,7 +140,10 @@ def paired_cell(s: StrategyStats) -> Cell:
 
 
 def build_table(
-    analysis: Analysis, notes: Sequence[str], comparison: Comparison | None = None
+    analysis: Analysis,
+    notes: Sequence[str],
+    comparison: Comparison | None = None,
+    evidence: Evidence | None = None,
 ) -> Table:
     several = analysis.several
     metrics = analysis.metrics
@@ -112,7 +151,9 @@ def build_table(
     for m in metrics:
         empty = all(s.mean(m.key) is None for s in analysis.strategies)
         header = f"{m.header} (share)" if m is PARAMS else m.header
-        columns.append(Column(m.key, header, m.help, _na_reason(m, notes) if empty else None))
+        columns.append(
+            Column(m.key, header, m.help, _na_reason(m, notes, analysis) if empty else None)
+        )
     columns.append(
         Column(
             "paired",
@@ -137,7 +178,12 @@ def build_table(
 
     best: dict[str, set[str]] = {}
     for m in metrics:
-        vals = [(s.name, s.mean(m.key)) for s in analysis.ok_strategies]
+        vals = [
+            (s.name, s.mean(m.key))
+            for s in analysis.ok_strategies
+            # A cost to target counts as best only where every run reached the target.
+            if m.key not in TARGET_KEYS or (s.target and s.target.reached == s.target.runs)
+        ]
         vals = [(n, v) for n, v in vals if v is not None]
         if not m.mark_best or len(vals) < 2:
             continue
@@ -158,21 +204,27 @@ def build_table(
     rows = []
     for s in analysis.strategies:
         errors = tuple(f"{f.replicate} ({f.status}): {f.error}" for f in s.failures)
+        busy = evidence is not None and s.name in evidence.busy_strategies
         badges = tuple(
             b
             for b, on in (
                 ("baseline", is_baseline(s.name)),
                 ("degenerate", s.degenerate),
                 (f"emulated {emulated.get(s.name)}", s.name in emulated),
+                ("busy machine", busy),
             )
             if on
         )
+        # Relative figures of a row whose baseline collapsed say nothing about the strategy.
+        against_collapsed = evidence is not None and baseline_of(s.name) in evidence.collapsed
         if not s.ok:
             rows.append(Row(s.name, (), False, errors, badges))
             continue
         cells = []
         for m in metrics:
             c = value_cell(m, s.figures.get(m.key), several)
+            if m.key in TARGET_KEYS:
+                c = _target_cell(c, s)
             if m is PARAMS and s.mean(SHARE.key) is not None:
                 c = replace(c, text=f"{c.text} ({SHARE.format(s.mean(SHARE.key))})")
             if s.name in best.get(m.key, ()):
@@ -186,8 +238,16 @@ def build_table(
                     "the time to verify and load it. The cost of building it shows on the "
                     "run that built it",
                 )
+            flag = evidence.flag(s.name, m.key) if evidence is not None else None
+            if m.key == "speedup" and against_collapsed and c.sort is not None:
+                flag = f"vs a collapsed {baseline_of(s.name)}"
+            if flag:
+                c = replace(c, flag=flag)
             cells.append(c)
-        cells.append(paired_cell(s))
+        paired = paired_cell(s)
+        if against_collapsed and not is_baseline(s.name):
+            paired = replace(paired, flag=f"vs a collapsed {baseline_of(s.name)}")
+        cells.append(paired)
         if comparison is not None:
             cells += _compare_cells(comparison, s.name)
         rows.append(Row(s.name, tuple(cells), True, errors, badges))

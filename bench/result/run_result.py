@@ -23,6 +23,7 @@ from bench.result.sections import (
     EnergyReport,
     EpochLog,
     LoaderReport,
+    MachineLoad,
     MemoryReport,
     Metrics,
     ModelInfo,
@@ -52,6 +53,7 @@ _NESTED: dict[str, Any] = {
     "time": RunTimes,
     "cache": CacheReport,
     "ceiling": Ceiling,
+    "load": MachineLoad,
 }
 _TUPLES = {"degenerate", "notes", "dimensions", "skipped_reasons"}
 

@@ -238,6 +238,21 @@ class Ceiling:
 
 
 @dataclass(frozen=True)
+class MachineLoad:
+    """How busy the machine was while the run trained (bench/meter/load.py): a run timed on a
+    machine that other processes keep busy measures the machine as much as the strategy."""
+
+    cpus: int | None = None  # logical CPUs the OS reports
+    loadavg_1m_start: float | None = None  # 1-minute load average as training started
+    loadavg_1m_end: float | None = None
+    loadavg_1m_max: float | None = None  # highest 1-minute load average sampled during training
+    # Share of the machine's CPU time (all CPUs, wall time of training) that other processes
+    # used: /proc/stat busy time minus this process's (and its reaped children's) CPU time.
+    others_cpu_share: float | None = None
+    note: str | None = None  # why a figure is None
+
+
+@dataclass(frozen=True)
 class Efficiency:
     throughput: ThroughputReport | None = None
     allocator: AllocatorReport | None = None
@@ -246,6 +261,7 @@ class Efficiency:
     time: RunTimes | None = None
     cache: CacheReport | None = None  # +cache strategies only
     ceiling: Ceiling | None = None
+    load: MachineLoad | None = None  # added after schema 3: older results have none
     harness_efficiency: float | None = figure(
         "harness eff.",
         "",
@@ -259,7 +275,15 @@ class Efficiency:
 
     def sections(self) -> tuple[Any, ...]:
         """The sections whose numeric fields are the run's efficiency figures."""
-        return (self.throughput, self.allocator, self.memory, self.energy, self.time, self)
+        return (
+            self.throughput,
+            self.allocator,
+            self.memory,
+            self.energy,
+            self.time,
+            self.load,
+            self,
+        )
 
 
 @dataclass(frozen=True)

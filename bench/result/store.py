@@ -26,10 +26,15 @@ def result_path(
     seed: int,
     model: str | None = None,
     fold: int | None = None,
+    lr: str | None = None,
 ) -> Path:
-    """Where the result of one run lives: results/[<model>__]<strategy>__seed<s>[__fold<f>].json;
-    `model` is given in sweeps over several backbones, `fold` in sweeps over IEMOCAP folds."""
+    """Where the result of one run lives:
+    results/[<model>__]<strategy>[__lr<point>]__seed<s>[__fold<f>].json; `model` is given in
+    sweeps over several backbones, `fold` in sweeps over IEMOCAP folds, `lr` (a --lrs grid
+    point, "x0.3" or "0.0001") in learning-rate searches."""
     name = strategy if model is None else f"{model}__{strategy}"
+    if lr is not None:
+        name += f"__lr{lr}"
     safe = re.sub(r"[^A-Za-z0-9_.=+-]+", "_", name)
     tail = "" if fold is None else f"__fold{fold}"
     return Path(out_dir) / "results" / f"{safe}__seed{seed}{tail}.json"

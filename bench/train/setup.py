@@ -63,7 +63,9 @@ def setup_run(cfg: RunConfig, corpus: Corpus | None = None) -> RunContext:
     notes = prepare_forward(model, spec.modifiers, device)  # +ckpt, +compile, +graph
     notes += [math_note] if math_note else []
     precision = resolve_precision(spec.modifiers.precision, device)
-    lr = cfg.train.lr or spec.strategy.default_lr * cfg.train.lr_scale
+    lr = cfg.train.lr or spec.strategy.default_lr * cfg.train.lr_scale * (
+        cfg.train.lr_factor or 1.0
+    )
     steps_per_epoch = len(
         bucket_batches(data["train"].lengths(), cfg.train.batch_size, cfg.seed, 0)
     )

@@ -15,6 +15,7 @@ from bench.errors import BenchError
 from bench.meter import MemoryTracker, peak_rss_mib
 from bench.meter.environment import describe_device, pick_device
 from bench.meter.host import cpu_time_s
+from bench.meter.load import LoadTracker
 from bench.meter.precision import emulated_note, is_emulated
 from bench.meter.summary import run_times
 from bench.model.flops import compute_of
@@ -55,7 +56,8 @@ def run_one(
     total, trainable = count_parameters(model)
     setup_s = time.perf_counter() - t_run  # corpus, model build, strategy; not the process start
 
-    with tracker.track():
+    load = LoadTracker()
+    with tracker.track(), load.track():
         out = train(ctx, progress)
     thr = out.timer.report()
     mem = tracker.report()
@@ -88,6 +90,7 @@ def run_one(
         ),
         cache=out.cache,  # how the prefix cache was obtained (key, memory/disk, reused, GB/s)
         ceiling=ceiling,
+        load=load.report(),
         harness_efficiency=None
         if ceiling is None or thr.train_samples_per_s is None
         else thr.train_samples_per_s / ceiling.samples_per_s,
