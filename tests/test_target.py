@@ -115,6 +115,9 @@ def test_the_table_and_csv_show_the_cost_to_target_and_not_reached(tmp_path):
     assert rows["head"].cells[cols["time_to_target_s"] - 1].text == "not reached"
     assert rows["head"].cells[cols["samples_to_target"] - 1].text == "not reached"
     assert rows["full"].cells[cols["samples_to_target"] - 1].text.startswith("250 ±")
+    # Reached, but energy was not measured: n/a, never "not reached".
+    assert rows["full"].cells[cols["energy_to_target_j"] - 1].text.startswith("250 ±")
+    assert rows["lora"].cells[cols["energy_to_target_j"] - 1].text == "80 (1/2)"
     md = out.markdown.read_text()
     assert "time to target (s)" in md and "not reached" in md
     with open(out.csv) as fh:

@@ -113,7 +113,7 @@ def _target_cell(c: Cell, s: StrategyStats) -> Cell:
     if not t.reached:
         return Cell("not reached", title=f"no run reached its target ({t.label})")
     if c.sort is None:  # reached, but this figure was not measured (energy on a CPU)
-        return c
+        return Cell("n/a", title="reached, but this figure was not measured")
     if t.reached < t.runs:
         return replace(
             c,
