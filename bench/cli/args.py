@@ -436,7 +436,7 @@ def default_strategies(device: torch.device) -> StrategyChoice:
             names.append(twin)
             changes.append(f"{twin} instead of {name}")
     note = (
-        f"+amp resolves to {amp} on this {device.type}, which has no {amp} hardware "
+        f"+amp resolves to {amp} on this {device.type}, which does not run {amp} natively "
         f"({describe_facts(facts)}), so the default strategy set changed: {'; '.join(changes)}. "
         "`--strategies all` runs every strategy as listed (its +amp figures then measure "
         "emulation)."
