@@ -144,20 +144,24 @@ def config_fingerprint(config: PretrainedConfig) -> str:
     return json.dumps(d, sort_keys=True, default=str)
 
 
+def _check_policy(name: str, weights: str) -> bool:
+    """Refuse an unknown weights policy, and `pretrained` for a preset (which has no weights);
+    True when `name` is a preset."""
+    if weights not in ("auto", "pretrained", "random"):
+        raise BenchError(f"--weights must be auto, pretrained or random, not {weights!r}")
+    if name in PRESETS and weights == "pretrained":
+        raise BenchError(
+            f"model preset {name!r} has no pretrained weights; use --weights random or auto"
+        )
+    return name in PRESETS
+
+
 def decide_weights(name: str, weights: str) -> tuple[str, str | None]:
     """The weights policy every run of `name` should use, decided once before the first run:
     (policy, note). `auto` becomes `random` with a note saying why when the checkpoint's
     config cannot be had (offline, a wrong name); `pretrained` then raises BenchError, so a
     sweep fails before it starts instead of in every run."""
-    if weights not in ("auto", "pretrained", "random"):
-        raise BenchError(f"--weights must be auto, pretrained or random, not {weights!r}")
-    if name in PRESETS:
-        if weights == "pretrained":
-            raise BenchError(
-                f"model preset {name!r} has no pretrained weights; use --weights random or auto"
-            )
-        return weights, None
-    if weights == "random":
+    if _check_policy(name, weights) or weights == "random":  # a preset: random init only
         return weights, None
     try:
         AutoConfig.from_pretrained(name)
@@ -178,13 +182,7 @@ def decide_weights(name: str, weights: str) -> tuple[str, str | None]:
 
 def load_backbone(name: str, weights: str, seed: int) -> LoadedBackbone:
     """Load `name` (preset, local path or hub id) under the weights policy auto|pretrained|random."""
-    if weights not in ("auto", "pretrained", "random"):
-        raise BenchError(f"--weights must be auto, pretrained or random, not {weights!r}")
-    if name in PRESETS:
-        if weights == "pretrained":
-            raise BenchError(
-                f"model preset {name!r} has no pretrained weights; use --weights random or auto"
-            )
+    if _check_policy(name, weights):
         return _random_init(architecture_config(name), seed, None)
     note = None
     if weights != "random":
