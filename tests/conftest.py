@@ -32,6 +32,27 @@ def padded_pair():
     return x, mask
 
 
+def ok_result(strategy: str, seed: int, **sections) -> dict:
+    """A minimal ok result as stored (schema 1): who ran, on what, with which config; the
+    `sections` (metrics, efficiency, data, ...) a test needs go on top."""
+    return {
+        "schema": 1,
+        "strategy": strategy,
+        "seed": seed,
+        "status": "ok",
+        "profile": "test",
+        "model": {
+            "name": "m",
+            "weights": "pretrained",
+            "params_total": 100,
+            "params_trainable": 10,
+        },
+        "device": {"type": "cuda", "name": "GPU"},
+        "config": {"profile": "test", "strategy": strategy, "seed": seed},
+        **sections,
+    }
+
+
 def fixture_results() -> list[dict]:
     """The fixture sweep as stored (schema 1): plain dicts, for tests to edit."""
     return [json.loads(p.read_text()) for p in sorted(FIXTURES.glob("*.json"))]

@@ -17,7 +17,7 @@ from bench.report.lr_search import search
 from bench.result.store import write_result
 from bench.train.setup import setup_run
 from strategies import parse_strategy
-from tests.conftest import typed, write_run
+from tests.conftest import ok_result, typed, write_run
 
 
 @pytest.fixture(autouse=True)
@@ -80,35 +80,29 @@ def test_the_factor_multiplies_the_strategy_default(tiny_config):
 
 def point(strategy, seed, factor, lr, val, test):
     """A finished run at grid point x`factor` with best validation CCC `val`, test CCC `test`."""
-    return {
-        "schema": 1,
-        "strategy": strategy,
-        "seed": seed,
-        "status": "ok",
-        "profile": "test",
-        "model": {
-            "name": "m",
-            "weights": "pretrained",
-            "params_total": 100,
-            "params_trainable": 10,
-        },
-        "device": {"type": "cuda", "name": "GPU"},
-        "strategy_spec": {"lr": lr},
-        "metrics": {
+    return ok_result(
+        strategy,
+        seed,
+        strategy_spec={"lr": lr},
+        metrics={
             "ccc": {"arousal": test, "valence": test},
             "ccc_mean": test,
             "val_ccc_best": val,
             "history": [{"epoch": 0, "elapsed_s": 5.0, "val_ccc_mean": val}],
         },
-        "efficiency": {"train_samples_per_s": 10.0, "epoch_time_s": 10.0, "train_wall_s": 20.0},
-        "data": {"name": "c", "dimensions": ["arousal", "valence"], "n_utterances": {"train": 10}},
-        "config": {
+        efficiency={"train_samples_per_s": 10.0, "epoch_time_s": 10.0, "train_wall_s": 20.0},
+        data={
+            "name": "c",
+            "dimensions": ["arousal", "valence"],
+            "n_utterances": {"train": 10},
+        },
+        config={
             "profile": "test",
             "strategy": strategy,
             "seed": seed,
             "train": {"lr_factor": factor},
         },
-    }
+    )
 
 
 def grid() -> list[dict]:

@@ -25,7 +25,7 @@ from bench.report.pareto import dominates, pareto_front
 from bench.report.plots import memory_metric
 from bench.result import SCHEMA
 from bench.result.store import write_result
-from tests.conftest import FIXTURES, fixture_results, typed, write_run
+from tests.conftest import FIXTURES, fixture_results, ok_result, typed, write_run
 
 HOSTILE = "<script>alert(1)</script>"
 
@@ -349,32 +349,21 @@ def test_pareto_front_skips_missing_keeps_ties_and_handles_three_figures():
 
 def synthetic(strategy, seed, ccc, sps, vram=None, rss=500.0, pred=None):
     """A minimal ok result in the worker's shape."""
-    return {
-        "schema": 1,
-        "run_id": f"{strategy}-{seed}",
-        "strategy": strategy,
-        "seed": seed,
-        "status": "ok",
-        "error": None,
-        "profile": "test",
-        "model": {
-            "name": "m",
-            "weights": "pretrained",
-            "params_total": 100,
-            "params_trainable": 10,
-        },
-        "device": {"type": "cuda", "name": "GPU"},
-        "metrics": {"ccc": {"arousal": ccc, "valence": ccc}, "ccc_mean": ccc, "history": []},
-        "efficiency": {
+    return ok_result(
+        strategy,
+        seed,
+        run_id=f"{strategy}-{seed}",
+        error=None,
+        metrics={"ccc": {"arousal": ccc, "valence": ccc}, "ccc_mean": ccc, "history": []},
+        efficiency={
             "train_samples_per_s": sps,
             "epoch_time_s": 100.0 / sps,
             "peak_vram_nvml_mib": vram,
             "peak_rss_mib": rss,
         },
-        "data": {"name": "c", "dimensions": ["arousal", "valence"], "n_utterances": {"test": 3}},
-        "config": {"profile": "test", "strategy": strategy, "seed": seed},
-        "notes": [],
-    }
+        data={"name": "c", "dimensions": ["arousal", "valence"], "n_utterances": {"test": 3}},
+        notes=[],
+    )
 
 
 def test_recommends_the_fastest_within_tolerance_and_the_least_memory():

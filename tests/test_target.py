@@ -13,7 +13,7 @@ from bench.report.compare import FigureLimit
 from bench.report.figures import find_figure
 from bench.report.frame import Replicate
 from bench.report.target import Target, to_target
-from tests.conftest import typed, write_run
+from tests.conftest import ok_result, typed, write_run
 
 
 @pytest.fixture(autouse=True)
@@ -25,37 +25,26 @@ def run(strategy, seed, curve, *, ccc=0.5, energy_per_epoch=None):
     """An ok result whose validation history is `curve`: [(elapsed_s, val CCC), ...]; 100
     training clips, so each epoch is 100 samples."""
     history = [{"epoch": k, "elapsed_s": t, "val_ccc_mean": v} for k, (t, v) in enumerate(curve)]
-    return {
-        "schema": 1,
-        "strategy": strategy,
-        "seed": seed,
-        "status": "ok",
-        "profile": "test",
-        "model": {
-            "name": "m",
-            "weights": "pretrained",
-            "params_total": 100,
-            "params_trainable": 10,
-        },
-        "device": {"type": "cuda", "name": "GPU"},
-        "metrics": {
+    return ok_result(
+        strategy,
+        seed,
+        metrics={
             "ccc": {"arousal": ccc, "valence": ccc},
             "ccc_mean": ccc,
             "val_ccc_best": max(v for _, v in curve),
             "history": history,
         },
-        "efficiency": {
+        efficiency={
             "train_samples_per_s": 10.0,
             "epoch_time_s": 10.0,
             "energy_j_per_epoch": energy_per_epoch,
         },
-        "data": {
+        data={
             "name": "c",
             "dimensions": ["arousal", "valence"],
             "n_utterances": {"train": 100, "val": 20, "test": 20},
         },
-        "config": {"profile": "test", "strategy": strategy, "seed": seed},
-    }
+    )
 
 
 def sweep() -> list[dict]:
