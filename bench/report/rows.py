@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bench.config import RunConfig
 from bench.result import RunResult
 
 BASELINE = "full"  # speed-ups and paired comparisons are against full finetuning in fp32
@@ -32,12 +31,7 @@ def models_of(results: Sequence[RunResult]) -> list[str]:
 
 def sweep_of(result: RunResult) -> str:
     """The sweep hash of the run's configuration (`RunConfig.sweep_hash`), or "unknown"."""
-    if not result.config:
-        return "unknown"
-    try:
-        return RunConfig.from_dict(dict(result.config)).sweep_hash()
-    except (KeyError, TypeError, ValueError):  # a config this version cannot read
-        return "unknown"
+    return result.sweep_hash() or "unknown"
 
 
 def label_by_config(results: Sequence[RunResult]) -> list[RunResult]:

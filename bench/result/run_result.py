@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from bench.config import RunConfig
 from bench.result.figure import Metric, declared, numeric_fields
 from bench.result.sections import (
     AllocatorReport,
@@ -141,6 +142,16 @@ class RunResult:
             if dims:
                 return tuple(str(d) for d in dims)
         return ()
+
+    def sweep_hash(self) -> str | None:
+        """The sweep hash of the run's configuration (`RunConfig.sweep_hash`: what one sweep's
+        runs share), or None when the result holds no config this version can read."""
+        if not self.config:
+            return None
+        try:
+            return RunConfig.from_dict(dict(self.config)).sweep_hash()
+        except (KeyError, TypeError, ValueError):
+            return None
 
     def figures(self) -> dict[str, float | None]:
         """Every numeric figure of the run by name (None where not measured): the efficiency

@@ -12,7 +12,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from bench.config import RunConfig
 from bench.errors import BenchError
 from bench.result import SCHEMA, RunResult, migrate
 from bench.result.figure import non_numbers
@@ -216,10 +215,6 @@ def other_sweeps(out_dir: str | Path, sweep_hashes: set[str]) -> list[Path]:
         result = read_result(path)
         if result is None or not result.config:
             continue
-        try:
-            sweep = RunConfig.from_dict(dict(result.config)).sweep_hash()
-        except (KeyError, TypeError, ValueError):
-            sweep = None
-        if sweep not in sweep_hashes:
+        if result.sweep_hash() not in sweep_hashes:
             found.append(path)
     return found
