@@ -301,6 +301,13 @@ def parse_strategy(spelling: str) -> StrategySpec:
     return StrategySpec(strategy=strategy, modifiers=mods)
 
 
+def fp32_twin(spelling: str) -> str:
+    """The same strategy without reduced precision: `partial3+amp+cache` -> `partial3+cache`."""
+    spec = parse_strategy(spelling)
+    fp32 = dataclasses.replace(spec.modifiers, precision="fp32")
+    return spec.strategy.spelling() + fp32.spelling()
+
+
 def _refuse_impossible(strategy: Any, mods: Modifiers, spelling: str) -> None:
     if mods.cache and not strategy.cacheable():
         raise BenchError(

@@ -262,9 +262,10 @@ def test_the_plan_first_prompt_shows_its_choices(monkeypatch):
 def test_the_plan_warns_of_emulated_precision_next_to_the_fp32_twin(
     tmp_path, tiny_config, monkeypatch
 ):
-    from bench.plan.build import fp32_twin, make_plan
+    from bench.plan.build import make_plan
     from bench.plan.corpus import from_corpus
     from bench.plan.render import markdown
+    from strategies.registry import fp32_twin
 
     monkeypatch.setattr("bench.plan.build.precision_facts", lambda device: dict(AVX2))
     assert fp32_twin("partial3+amp+cache") == "partial3+cache"

@@ -30,7 +30,13 @@ from bench.model.backbones import architecture_config, decide_weights
 from bench.model.graphs import require_cuda
 from bench.train.step import resolve_precision
 from strategies import StrategySpec, parse_strategy
-from strategies.registry import describe, describe_modifiers, registered, split_strategy_list
+from strategies.registry import (
+    describe,
+    describe_modifiers,
+    fp32_twin,
+    registered,
+    split_strategy_list,
+)
 
 # `all`: the study's five strategies, then ours: SUPERB-style layer weighting, BitFit, DoRA, and
 # LoRA in the last three layers with its frozen prefix cached.
@@ -428,8 +434,7 @@ def default_strategies(device: torch.device) -> StrategyChoice:
         if spec.modifiers.precision == "fp32":
             names.append(name)
             continue
-        fp32 = dataclasses.replace(spec.modifiers, precision="fp32")
-        twin = spec.strategy.spelling() + fp32.spelling()
+        twin = fp32_twin(name)
         if twin in ALL:
             changes.append(f"{name} left out (its fp32 twin {twin} runs)")
         else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import time
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from bench.plan.calibrate import Calibration, calibrate
 from bench.plan.corpus import PlanCorpus
 from bench.plan.disk import DiskRates, probe_disk
 from bench.plan.project import StrategyPlan, _sum, project, store_bytes
-from strategies import parse_strategy
+from strategies.registry import fp32_twin
 
 PLAN_SCHEMA = 1
 
@@ -191,13 +190,6 @@ def caveats(plans: list[StrategyPlan], calibration_s: float) -> list[str]:
             "(lower --calibration-points and --calibration-seconds to plan cheaply)"
         )
     return out
-
-
-def fp32_twin(spelling: str) -> str:
-    """The same strategy without reduced precision: `partial3+amp+cache` -> `partial3+cache`."""
-    spec = parse_strategy(spelling)
-    fp32 = dataclasses.replace(spec.modifiers, precision="fp32")
-    return spec.strategy.spelling() + fp32.spelling()
 
 
 def _s(seconds: float | None) -> str:
