@@ -9,12 +9,13 @@ import json
 import pytest
 
 from bench.cli.args import LrPoint, build_run_parser, configs_from_args, parse_lrs, with_lrs
+from bench.cli.run import main as run_main
 from bench.config import lr_label
 from bench.errors import BenchError
 from bench.launch.isolated import planned_runs
 from bench.report import build_report, render
-from bench.report.lr_search import search
-from bench.result.store import write_result
+from bench.report.lr_search import search, search_rows, search_summary
+from bench.result.store import load_results, write_result
 from bench.train.setup import setup_run
 from strategies import parse_strategy
 from tests.conftest import ok_result, typed, write_run
@@ -130,6 +131,22 @@ def test_the_rate_is_chosen_on_validation_never_on_test():
     assert len(report.analysis.runs) == 4  # the chosen points' runs only
 
 
+def test_a_rate_chosen_at_the_end_of_its_grid_is_said_to_be_one():
+    three = grid() + [
+        point("lora", seed, 0.3, 1.5e-4, 0.30, 0.20) for seed in (0, 1)
+    ]  # lora's x1 now sits inside its grid; full's x3 is still its highest rate
+    s, _ = search(typed(three))
+    assert s.at_edge("lora") is None and s.at_edge("full") == "highest"
+    assert "widen --lrs): full (the highest rate searched)." in search_summary(s)
+    marks = {(row[0], row[1]): row[-1] for row in search_rows(s)}
+    assert marks[("full", "x3")] == "chosen (highest rate searched)"
+    assert marks[("lora", "x1")] == "chosen"
+    lowest, _ = search(typed([point("full", 0, f, 5e-5 * f, 0.5 - 0.1 * f, 0.3) for f in (1, 2)]))
+    assert lowest.at_edge("full") == "lowest"
+    single, _ = search(typed([point("full", 0, 1.0, 5e-5, 0.5, 0.3)]))
+    assert single.at_edge("full") is None and "widen" not in search_summary(single)
+
+
 def test_the_report_names_the_chosen_rates_and_plots_the_sensitivity(tmp_path):
     results = grid()
     folder = tmp_path / "run"
@@ -156,3 +173,27 @@ def test_a_plain_sweep_has_no_search_and_five_plots(tmp_path):
         del r["config"]["train"]
     out = render(write_run(tmp_path / "run", results))
     assert out.report.lr_search is None and len(out.plots) == 5
+
+
+def test_grid_points_go_through_the_gpus_launcher_as_ordinary_runs(
+    tmp_path, monkeypatch, synth_dir
+):
+    """`--lrs` with `--launcher gpus`: each grid point is a job on a device of the pool (two
+    stand-in devices: no CUDA is touched, the runs train on the CPU), and the folder's report
+    chooses a rate. The local launcher goes through the same planned runs; CI runs the Slurm
+    launcher's sweep (.ci/run)."""
+    monkeypatch.setattr("bench.launch.gpus.visible_devices", lambda: ["0", "1"])
+    out = tmp_path / "run"
+    argv = ["--profile", "smoke", "--epochs", "1", "--max-seconds", "1", "--quiet"]
+    argv += ["--strategies", "full", "--lrs", "x0.3,x3", "--data-root", str(synth_dir)]
+    assert run_main([*argv, "--launcher", "gpus", "--out", str(out)]) == 0
+    results = load_results(out)
+    assert sorted(p.name for p in (out / "results").glob("*.json")) == [
+        "full__lrx0.3__seed0.json",
+        "full__lrx3__seed0.json",
+    ]
+    assert {r.launch["launcher"] for r in results} == {"gpus"} and all(r.ok for r in results)
+    assert sorted(r.strategy_spec["lr"] for r in results) == pytest.approx([1.5e-5, 1.5e-4])
+    s, _ = search(results)
+    assert s is not None and set(s.chosen) == {"full"}
+    assert "### Learning-rate search" in (out / "report.md").read_text()

@@ -58,6 +58,17 @@ class LrSearch:
         p = self.chosen.get(strategy)
         return None if p is None else self.point(strategy, p)
 
+    def at_edge(self, strategy: str) -> str | None:
+        """ "lowest" or "highest" when the chosen rate is the end of a grid of two or more
+        rates: the best rate may then lie beyond what was searched. None otherwise."""
+        p = self.chosen_point(strategy)
+        rates = sorted(q.lr for q in self.points if q.strategy == strategy and q.lr is not None)
+        if p is None or p.lr is None or len(set(rates)) < 2:
+            return None
+        if p.lr == rates[0]:
+            return "lowest"
+        return "highest" if p.lr == rates[-1] else None
+
     @property
     def strategies(self) -> list[str]:
         return list(dict.fromkeys(p.strategy for p in self.points))
@@ -147,10 +158,17 @@ def search_rows(search: LrSearch) -> list[list[str]]:
                 ccc,
                 f"{p.ok}/{p.runs}",
                 f"{p.wall_s:.1f}",
-                "chosen" if search.chosen.get(p.strategy) == p.point else "",
+                _chosen_mark(search, p),
             ]
         )
     return rows
+
+
+def _chosen_mark(search: LrSearch, p: LrPointStats) -> str:
+    if search.chosen.get(p.strategy) != p.point:
+        return ""
+    edge = search.at_edge(p.strategy)
+    return f"chosen ({edge} rate searched)" if edge else "chosen"
 
 
 SEARCH_HEAD = ("Strategy", "grid point", "rate", "val CCC", "runs ok", "wall (s)", "")
@@ -163,7 +181,15 @@ def search_summary(search: LrSearch) -> str:
         f"{search.runs} runs, {search.wall_s:.0f} s of training wall time (cache builds included)"
     )
     tail = "".join(f"; {s}: {why}" for s, why in search.unchosen.items())
+    edges = {s: e for s in search.chosen if (e := search.at_edge(s))}
+    beyond = (
+        " At the edge of its grid, so the best rate may lie beyond it (widen --lrs): "
+        + ", ".join(f"{s} (the {e} rate searched)" for s, e in edges.items())
+        + "."
+        if edges
+        else ""
+    )
     return (
         f"Learning rates chosen by mean validation CCC over seeds (the test set takes no part): "
-        f"{chosen or 'none'}{tail}. The search cost {cost}."
+        f"{chosen or 'none'}{tail}. The search cost {cost}.{beyond}"
     )
