@@ -23,7 +23,7 @@ test: install
 # The plan-vs-measured check of `python -m bench.plan` (issue 13): ~5 minutes of real epochs,
 # within 20% only on a machine that nothing else is loading.
 test-plan: install
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m calibration tests/test_plan.py
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m calibration tests/test_plan.py tests/test_plan_check.py
 
 bench: install
 	$(PY) -m bench.run $(ARGS)

@@ -52,6 +52,16 @@ class LengthFit:
             f"({fitted} at {self.scale_frames} frames); {bound}"
         )
 
+    @classmethod
+    def from_dict(cls, d: dict) -> LengthFit:
+        """The fit as `to_dict` wrote it (plan.json's calibrations)."""
+        return cls(
+            tuple(float(c) for c in d["coefficients"]),
+            int(d["scale_frames"]),
+            tuple((int(p["samples"]), float(p["seconds"])) for p in d["points"]),
+            None if d.get("rel_error") is None else float(d["rel_error"]),
+        )
+
     def to_dict(self) -> dict:
         return {
             "model": "seconds = c0 + c1*x + c2*x^2, x = frames / scale_frames",

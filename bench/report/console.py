@@ -65,6 +65,8 @@ def console_summary(report: Report, plain: bool = False, compact: bool = False) 
     parts += [Text(s, style="bold" if i == 0 else "") for i, s in enumerate(report.advice)]
     if report.lr_search is not None:
         parts.append(Text(search_summary(report.lr_search)))
+    if report.plan_check is not None:
+        parts += [Text(f"plan vs run: {s}") for s in report.plan_check.sentences()]
     for row in report.table.rows:
         parts += [Text(f"{row.strategy} {e}", style="red") for e in row.errors]
     if report.comparison is not None:

@@ -81,4 +81,5 @@ def render_html(report: Report, plots: Sequence[Plot]) -> str:
         lr_summary=search_summary(report.lr_search) if report.lr_search else "",
         lr_head=SEARCH_HEAD,
         lr_rows=search_rows(report.lr_search) if report.lr_search else [],
+        plan_lines=report.plan_check.sentences() if report.plan_check else [],
     )

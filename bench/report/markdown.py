@@ -87,6 +87,9 @@ def render_markdown(report: Report, plots: Sequence[Plot], images: bool = True) 
         lines += ["### Learning-rate search", "", md_escape(search_summary(report.lr_search)), ""]
         rows = [[md_escape(c) for c in r] for r in search_rows(report.lr_search)]
         lines += [*_table(list(SEARCH_HEAD), rows), ""]
+    if report.plan_check is not None:
+        lines += ["### Plan against the run", ""]
+        lines += [f"- {md_escape(s)}" for s in report.plan_check.sentences()] + [""]
 
     if t.several_seeds:
         lines += [f"### 95% confidence intervals (Student t, {spread})", ""]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from bench.plan.check import PlanReport
 from bench.report.analysis import Analysis, analyse
 from bench.report.compare import (
     DEFAULT_CCC_DROP,
@@ -36,6 +37,7 @@ class Report:
     evidence: Evidence | None = None
     lr_search: LrSearch | None = None  # when the runs were a --lrs grid
     results: tuple[RunResult, ...] = ()  # the runs the report compares (chosen rates only)
+    plan_check: PlanReport | None = None  # the folder's plan.json against its runs
 
 
 def build_report(

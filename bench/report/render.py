@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.plan.check import check_folder
 from bench.report.compare import DEFAULT_CCC_DROP, DEFAULT_SLOWDOWN, FigureLimit
 from bench.report.frame import write_csv
 from bench.report.html import render_html
@@ -86,6 +87,7 @@ def render(
         sweep_notes=tuple(read_sweep_notes(out_dir)),
         target=target,
     )
+    report = dataclasses.replace(report, plan_check=check_folder(out_dir, results))
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         plots = tuple(
