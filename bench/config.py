@@ -126,17 +126,22 @@ PROFILES: dict[str, Profile] = {
         seeds=1,
         # 5 epochs of 35 steps: >= 100 steady steps once warm-up and the <= 32 first visits of a
         # padded length are set aside. The strategies' own learning rates (lr_scale 1), unlike
-        # `quick`'s 4x: at 4x, full finetuning of the random-init base (and partial12) collapsed
-        # to constant predictions within ~12 steps, on an H100 and on a CPU alike, each layer's
-        # update adding an input-independent part until the last hidden state no longer told
-        # clips apart (its between-clip spread fell 100x over the 12 layers). Our reading: Adam
-        # moves every weight by about the learning rate, so a layer's output moves with its
-        # fan-in, and the 768-wide base cannot take the rate that suits `quick`'s 128-wide model.
-        # On a CPU (30 clips of 1.5 s, batch 8, 8 steps; issue 23): at 4x (2e-4) the between-clip
-        # spread of the pooled hidden states fell to 0.69 / 0.32 / 0.17 of its start after layers
-        # 4 / 8 / 12 within 4 steps (the CNN output unchanged) and the loss stayed at ~1.0; at 1x
-        # (5e-5) it dipped to 0.70 at layer 12 and the train loss fell to 0.47 by step 8; at 0.25x
-        # it held. Why 1x still collapsed on the H100 over 175 steps is not settled by that.
+        # `quick`'s 4x. Both H100 runs in which `full` collapsed to constant predictions (test CCC
+        # 0.000; README "What a GPU showed") ran this profile at lr_scale 4 (2e-4), which it had
+        # until commit 94c85b9; no GPU has run it since. The collapse needs nothing GPU-specific:
+        # on a CPU (AdamW not fused, convolutions in fp32, no TF32; the same batches of 16 clips
+        # of 2-5 s), `python -m bench.run --profile gpu-check --strategies full --lrs x1,x4
+        # --epochs 2 --device cpu` gave at 4x validation CCC 0.000 after both epochs, train loss
+        # 0.99 then 1.00, test CCC 0.000 with predictions constant (sd ~1e-5); at 1x validation
+        # 0.096 then 0.515, loss 0.93 then 0.61, test 0.387 (prediction sd 0.47-0.68, like the
+        # targets' 0.48). Mechanism, measured on
+        # the CPU over the first steps: at 4x each transformer layer's update adds an
+        # input-independent part; the between-clip spread of the pooled hidden states fell to
+        # 0.69 / 0.32 / 0.17 of its start after layers 4 / 8 / 12 within 4 steps (the CNN output
+        # unchanged) and the loss stayed at ~1.0; at 1x it dipped to 0.70 at layer 12 and the
+        # loss fell. Adam moves every weight by about the learning rate, so a layer's output
+        # moves with its fan-in: the 768-wide post-LayerNorm base cannot take the rate that
+        # suits `quick`'s 128-wide model.
         train=TrainConfig(
             batch_size=16,
             max_epochs=5,
