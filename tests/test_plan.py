@@ -22,6 +22,7 @@ from bench.plan.calibrate import Calibration, MemoryProbe, calibration_lengths
 from bench.plan.corpus import from_corpus, msp_like
 from bench.plan.fit import fit_lengths
 from bench.plan.project import project, store_bytes
+from bench.plan.stores import existing_stores
 from bench.result import DataInfo, Metrics, RunResult
 from bench.result.store import result_path, write_result
 from bench.train.worker import run_one
@@ -164,6 +165,30 @@ def test_total_is_epochs_times_seeds_and_counts_each_cache_build_once():
     }
     per_seed = _cache_builds([a, b], [0, 1], seed_specific=True)
     assert per_seed["partial3+cache"] == {0: True, 1: True}
+
+
+def test_a_store_built_by_an_earlier_sweep_is_not_counted_again(tmp_path, monkeypatch, tiny_config):
+    directory = tmp_path / "prefix"
+    monkeypatch.setenv("SERBENCH_PREFIX_CACHE", str(directory))
+    cfg = dataclasses.replace(tiny_config.with_train(max_epochs=1), strategy="partial2+cache")
+    corpus = load_dataset(cfg.data, 0)
+    assert existing_stores([cfg], corpus, directory) == {}  # nothing built yet
+    assert run_one(cfg, corpus=corpus).status == "ok"  # builds the store
+    found = existing_stores([cfg, dataclasses.replace(cfg, strategy="partial2")], corpus, directory)
+    (((name, seed), path),) = found.items()
+    assert (name, seed) == ("partial2+cache", 0) and path.parent == directory and path.is_file()
+    # Other inputs, another store: the fp32 store dtype.
+    assert (
+        existing_stores(
+            [dataclasses.replace(cfg, strategy="partial2+cache:fp32")], corpus, directory
+        )
+        == {}
+    )
+    # The plan then counts no build for that run, nor for a later one sharing the store.
+    a, b = fake_calibration(True), fake_calibration(True)
+    b = Calibration(**{**b.__dict__, "strategy": "lora3+cache"})
+    builds = _cache_builds([a, b], [0, 1], False, {("partial3+cache", 0)})
+    assert builds == {"partial3+cache": {0: False, 1: False}, "lora3+cache": {0: False, 1: False}}
 
 
 @pytest.fixture

@@ -70,6 +70,15 @@ class AudioFingerprints:
                 self.known = {}  # a damaged memo only costs rehashing; it holds no cached data
         self.changed = False
 
+    def remembers(self, path: str) -> bool:
+        """Whether `path`'s digest is remembered for the file as it is now (no reading)."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        entry = self.known.get(path)
+        return entry is not None and entry[:3] == [st.st_size, st.st_mtime_ns, st.st_ino]
+
     def digest(self, path: str) -> str:
         st = os.stat(path)
         stamp = [st.st_size, st.st_mtime_ns, st.st_ino]

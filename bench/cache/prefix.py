@@ -39,6 +39,7 @@ from bench.cache.store import (
     StoreWriter,
     open_store,
     read_index,
+    store_paths,
 )
 from bench.data.audio import sf as soundfile  # the stdlib stand-in where the package is missing
 from bench.data.batching import AudioDataset, LengthGrid, collate, frames_of, make_loader
@@ -205,6 +206,25 @@ def _plan(
         clips=hashlib.sha256("\n".join(sorted(distinct)).encode()).hexdigest(),
     )
     return _Plan(key, split_keys, distinct, [first[k] for k in distinct])
+
+
+def find_store(
+    model,
+    data: dict[str, AudioDataset],
+    compute_dtype: torch.dtype | None,
+    cache_dtype: str = "fp16",
+    directory: Path | None = None,
+) -> Path | None:
+    """The store `prepare_caches` would open for these inputs, where one is already built in
+    `directory`; None where it would build one. Reads no audio: a clip whose file this cache
+    folder has never fingerprinted cannot be in any store here."""
+    directory = Path(directory) if directory is not None else default_cache_dir()
+    fingerprints = AudioFingerprints(directory)
+    if not all(fingerprints.remembers(u.path) for ds in data.values() for u in ds.utts):
+        return None
+    digest = _plan(model, data, compute_dtype, STORE_DTYPES[cache_dtype], fingerprints).key.digest
+    payload, index = store_paths(directory, digest)
+    return payload if payload.is_file() and index.is_file() else None
 
 
 @torch.no_grad()

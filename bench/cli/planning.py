@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bench.config import RunConfig
-from bench.data.datasets import load_dataset
+from bench.data.datasets import Corpus, load_dataset
 from bench.errors import BenchError
 from bench.meter.environment import pick_device
 from bench.plan.build import Plan, make_plan
@@ -18,12 +18,13 @@ from bench.plan.corpus import PlanCorpus, from_corpus, msp_like
 from bench.plan.render import print_plan, write_plan
 
 
-def plan_corpus(c0: RunConfig, msp_like_clips: int | None) -> PlanCorpus:
-    """The corpus' lengths after the run's crop: from the audio index, or drawn MSP-like."""
+def plan_corpus(c0: RunConfig, msp_like_clips: int | None) -> tuple[PlanCorpus, Corpus | None]:
+    """The corpus' lengths after the run's crop, from the audio index (with the corpus itself,
+    for the prefix stores it may already have), or drawn MSP-like (no audio: None)."""
     if msp_like_clips is not None:
-        return msp_like(msp_like_clips, c0.train.max_seconds)
+        return msp_like(msp_like_clips, c0.train.max_seconds), None
     corpus = load_dataset(c0.data, c0.seed)
-    return from_corpus(corpus, c0.train.max_seconds)
+    return from_corpus(corpus, c0.train.max_seconds), corpus
 
 
 def run_plan(
@@ -33,8 +34,10 @@ def run_plan(
     console: Console,
     points: int = 5,
     seconds: float = 1.0,
+    audio: Corpus | None = None,
 ) -> Plan:
-    """Calibrate, project, print and write the plan of `configs` into `out`."""
+    """Calibrate, project, print and write the plan of `configs` into `out` (`audio`: the
+    corpus, where there is one, so that stores already built are not counted again)."""
     if points < 1:
         raise BenchError(f"--calibration-points must be >= 1, not {points}")
     if seconds <= 0:
@@ -49,6 +52,7 @@ def run_plan(
         on_strategy=lambda name: console.print(
             f"calibrating {name} on {device} ...", highlight=False
         ),
+        audio=audio,
     )
     print_plan(plan, console)
     js, md, plot = write_plan(plan, out)

@@ -52,7 +52,15 @@ def plan_then_confirm(
 ) -> bool:
     """--plan-first: print and write the plan, then whether to go on (asked on a terminal)."""
     lengths = from_corpus(corpus, configs[0].train.max_seconds)
-    run_plan(configs, lengths, out, console, args.calibration_points, args.calibration_seconds)
+    run_plan(
+        configs,
+        lengths,
+        out,
+        console,
+        args.calibration_points,
+        args.calibration_seconds,
+        audio=corpus,
+    )
     return confirm(console, args.yes)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,12 +14,14 @@ from bench.cache.key import default_cache_dir
 from bench.cache.prefix import resolve_place
 from bench.config import RunConfig
 from bench.data.batching import LengthGrid
+from bench.data.datasets import Corpus
 from bench.errors import BenchError
 from bench.meter.precision import describe_facts, is_emulated, precision_facts
 from bench.plan.calibrate import Calibration, calibrate
 from bench.plan.corpus import PlanCorpus
 from bench.plan.disk import DiskRates, probe_disk
 from bench.plan.project import StrategyPlan, _sum, project, store_bytes
+from bench.plan.stores import existing_stores
 from strategies.registry import fp32_twin
 
 PLAN_SCHEMA = 1
@@ -69,16 +72,24 @@ class Plan:
 
 
 def _cache_builds(
-    cals: list[Calibration], seeds: list[int], seed_specific: bool
+    cals: list[Calibration],
+    seeds: list[int],
+    seed_specific: bool,
+    existing: Collection[tuple[str, int]] = (),
 ) -> dict[str, dict[int, bool]]:
     """Which (strategy, seed) runs build a store, in the sweep's order (seed by seed, strategies
-    in the given order): a later run with the same frozen prefix reuses the earlier store."""
+    in the given order): a later run with the same frozen prefix reuses the earlier store, and a
+    run in `existing` finds its store built already (so do later runs sharing it)."""
     built: set = set()
     out: dict[str, dict[int, bool]] = {c.strategy: {} for c in cals}
     for seed in seeds:
         for c in cals:
             key = (c.representation, c.precision, c.store_dtype, seed if seed_specific else None)
-            out[c.strategy][seed] = c.store_dtype is not None and key not in built
+            out[c.strategy][seed] = (
+                c.store_dtype is not None
+                and key not in built
+                and (c.strategy, seed) not in existing
+            )
             built.add(key)
     return out
 
@@ -91,8 +102,11 @@ def make_plan(
     point_seconds: float = 1.0,
     cache_dir: Path | None = None,
     on_strategy=lambda name: None,
+    audio: Corpus | None = None,
 ) -> Plan:
-    """Calibrate every strategy of `configs` on `device` and project it over `corpus`."""
+    """Calibrate every strategy of `configs` on `device` and project it over `corpus`; with the
+    corpus' `audio` (not for --msp-like durations), count no cache build where the store a run
+    needs is already built."""
     if not corpus.lengths["train"]:
         raise BenchError(f"corpus {corpus.name} has no training clips: nothing to plan")
     t0 = time.perf_counter()
@@ -124,8 +138,10 @@ def make_plan(
             )
         twins[cal.strategy] = found
     cached = [c for c in cals if c.store_dtype is not None]
-    disk = probe_disk(Path(cache_dir) if cache_dir else default_cache_dir()) if cached else None
-    builds = _cache_builds(cals, seeds, seed_specific=corpus.cropped["train"] > 0)
+    store_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    disk = probe_disk(store_dir) if cached else None
+    existing = existing_stores(configs, audio, store_dir) if cached and audio is not None else {}
+    builds = _cache_builds(cals, seeds, corpus.cropped["train"] > 0, existing)
     plans = []
     for cal in cals:
         place = None
@@ -147,6 +163,10 @@ def make_plan(
             f"twin {twin_cal.strategy}{ratio}; its speed would measure the emulation, not mixed "
             "precision"
         )
+    warnings += [
+        f"{name} seed {seed}: its prefix store is built already ({path}); no cache build counted"
+        for (name, seed), path in existing.items()
+    ]
     wall = time.perf_counter() - t0
     warnings += caveats(plans, wall)
     return Plan(

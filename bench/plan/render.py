@@ -71,7 +71,13 @@ def rows(plan: Plan) -> list[list[str]]:
                 str(s.steps_per_epoch),
                 show(s.epoch_s),
                 show(s.val_s),
-                show(s.cache_build_s),
+                # A build counted nowhere in the sweep (built already, or by an earlier run of
+                # the sweep sharing the store) is not a cost of this row.
+                "-"
+                if s.cache_build_s is None
+                else show(s.cache_build_s)
+                if s.cache_builds
+                else "reused",
                 store,
                 mem,
                 show(s.energy_per_epoch),
