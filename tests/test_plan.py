@@ -18,7 +18,7 @@ from bench.data.batching import LengthGrid, bucket_batches, frames_of
 from bench.data.datasets import load_dataset
 from bench.errors import BenchError
 from bench.plan.build import _cache_builds, make_plan
-from bench.plan.calibrate import Calibration, MemoryProbe, calibration_lengths
+from bench.plan.calibrate import Calibration, MemoryProbe, calibrate, calibration_lengths
 from bench.plan.corpus import from_corpus, msp_like
 from bench.plan.fit import fit_lengths
 from bench.plan.project import project, store_bytes
@@ -189,6 +189,19 @@ def test_a_store_built_by_an_earlier_sweep_is_not_counted_again(tmp_path, monkey
     b = Calibration(**{**b.__dict__, "strategy": "lora3+cache"})
     builds = _cache_builds([a, b], [0, 1], False, {("partial3+cache", 0)})
     assert builds == {"partial3+cache": {0: False, 1: False}, "lora3+cache": {0: False, 1: False}}
+
+
+def test_a_small_sweep_is_calibrated_briefly(one_thread):
+    """Timing a strategy costs at most a share of the time the sweep trains it: one step to run
+    leaves the minimum (two steps a length and pass), a large sweep the full --calibration-seconds."""
+    grid = LengthGrid.from_lengths([16_000, 24_000, 32_000])
+    cfg = dataclasses.replace(PROFILES["smoke"].train, batch_size=2)
+    cpu = torch.device("cpu")
+    big = calibrate("full", "tiny-w2v2", cfg, grid, 3, cpu, 3, 0.3, sweep_steps=10**6)
+    small = calibrate("full", "tiny-w2v2", cfg, grid, 3, cpu, 3, 0.3, sweep_steps=1)
+    assert big.seconds_per_point == pytest.approx(0.3)
+    assert small.seconds_per_point < 0.05 and small.wall_s < big.wall_s
+    assert len(small.train.points) == 3 and small.train.seconds(24_000) > 0
 
 
 @pytest.fixture

@@ -596,7 +596,8 @@ def add_plan_arguments(ap: argparse.ArgumentParser, msp_like: bool = True) -> No
         "--calibration-seconds",
         type=float,
         default=1.0,
-        help="seconds of timed training steps per length, over 3 passes (default 1.0)",
+        help="seconds of timed training steps per length, over 3 passes (default 1.0; less "
+        "for a small sweep: at most a quarter of the time the sweep trains the strategy)",
     )
 
 

@@ -115,11 +115,23 @@ def make_plan(
     seeds = sorted({c.seed for c in configs})
     names = list(dict.fromkeys(c.strategy for c in configs))
     grid = LengthGrid.from_lengths(corpus.all_lengths())
+    steps_per_epoch = -(-len(corpus.lengths["train"]) // cfg.batch_size)
     cals = []
     for name in names:
         on_strategy(name)
+        runs = sum(c.strategy == name for c in configs)  # seeds x learning rates
         cals.append(
-            calibrate(name, c0.model, cfg, grid, corpus.dimensions, device, points, point_seconds)
+            calibrate(
+                name,
+                c0.model,
+                cfg,
+                grid,
+                corpus.dimensions,
+                device,
+                points,
+                point_seconds,
+                sweep_steps=runs * cfg.max_epochs * steps_per_epoch,
+            )
         )
         gc.collect()  # the calibrated model, before the next one is built
         if device.type == "cuda":

@@ -29,6 +29,9 @@ from bench.train.step import Stepper, forward, make_stepper, resolve_precision, 
 from strategies import parse_strategy
 
 MIB = 2**20
+# At most this share of a strategy's projected training steps is spent timing it: a small sweep
+# is planned in seconds, not minutes (smoke `all`: 84 s of calibration for a 5 s sweep before).
+SWEEP_SHARE = 0.25
 # Of the device's memory, what a run may plan to use: the CUDA context, the allocator's
 # fragmentation and the NVML sampler's view sit above torch's allocated peak.
 USABLE_SHARE = 0.9
@@ -65,6 +68,7 @@ class Calibration:
     power_note: str
     build_s: float  # building the model: part of every run's setup
     wall_s: float  # this calibration, start to end
+    seconds_per_point: float | None = None  # training steps timed per length (after scaling)
 
     def to_dict(self) -> dict:
         from dataclasses import asdict
@@ -193,9 +197,13 @@ def calibrate(
     points: int = 5,
     point_seconds: float = 1.0,
     rounds: int = 3,
+    sweep_steps: int | None = None,
 ) -> Calibration:
     """Time `spelling` at `points` lengths of `grid` with the run's batch size and precision,
-    `point_seconds` of training steps per length, spread over `rounds` passes."""
+    `point_seconds` of training steps per length, spread over `rounds` passes. `sweep_steps`:
+    the training steps the sweep will run of this strategy; timing then costs at most
+    SWEEP_SHARE of their duration, as the first visits estimate it (never below two steps a
+    length and pass)."""
     t_start = time.perf_counter()
     spec = parse_strategy(spelling)
     mods = spec.modifiers
@@ -226,6 +234,10 @@ def calibrate(
         synchronize(device)
         first[n] = time.perf_counter() - t0
     share = point_seconds / rounds
+    if sweep_steps is not None and first:
+        # A first visit costs at least a steady step: this overestimates the sweep, never under.
+        sweep_s = sweep_steps * statistics.median(first.values())
+        share = min(share, SWEEP_SHARE * sweep_s / (len(usable) * rounds * 2))  # train + eval
 
     def step_s(n: int) -> float:
         c = measure_ceiling(stepper, batches[n], warmup=0, min_steps=2, min_seconds=share)
@@ -276,5 +288,6 @@ def calibrate(
         power_note=energy.note,
         build_s=build_s,
         wall_s=time.perf_counter() - t_start,
+        seconds_per_point=share * rounds,
     )
     return result  # the model goes with this frame; make_plan collects it before the next
