@@ -137,3 +137,17 @@ def test_plan_then_run_through_the_two_commands(tmp_path):
         assert c.runs == 1 and c.error is not None and c.machine_speed is not None, c.sentence()
         assert abs(c.error_beyond_machine) <= 0.20, c.sentence()
         assert abs(c.error) <= 0.20 or abs(c.machine_speed - 1) > 0.10, c.sentence()
+
+
+def test_the_machine_is_read_against_the_plans_own_ceiling_probe():
+    # The plan timed the ceiling's way at 32,000 samples: 0.25 s a step, where its fit over the
+    # calibration lengths says 0.2 (a repeated batch is not the alternating lengths of
+    # calibration). The run's ceiling took 0.25 s at 32,000: the machine did not change.
+    probed = plan()
+    probed["calibrations"][0] |= {"probe_samples": 32_000, "probe_step_s": 0.25}
+    (same,) = check_plan(probed, typed([run([12.0, 12.0], step_s=0.25)])).checks
+    assert same.machine_speed == pytest.approx(1.0, rel=1e-3)
+    assert same.error_beyond_machine == pytest.approx(same.error, rel=1e-3)
+    # Without the probe (an older plan.json) the fit alone stands in for it.
+    (fit_only,) = check_plan(plan(), typed([run([12.0, 12.0], step_s=0.25)])).checks
+    assert fit_only.machine_speed == pytest.approx(1.25, rel=1e-3)

@@ -13,14 +13,14 @@ import torch
 from bench.cache.key import default_cache_dir
 from bench.cache.prefix import resolve_place
 from bench.config import RunConfig
-from bench.data.batching import LengthGrid
+from bench.data.batching import LengthGrid, bucket_batches
 from bench.data.datasets import Corpus
 from bench.errors import BenchError
 from bench.meter.precision import describe_facts, is_emulated, precision_facts
 from bench.plan.calibrate import Calibration, calibrate
 from bench.plan.corpus import PlanCorpus
 from bench.plan.disk import DiskRates, probe_disk
-from bench.plan.project import StrategyPlan, _sum, project, store_bytes
+from bench.plan.project import StrategyPlan, _sum, padded_counts, project, store_bytes
 from bench.plan.stores import existing_stores
 from strategies.registry import fp32_twin
 
@@ -116,6 +116,9 @@ def make_plan(
     names = list(dict.fromkeys(c.strategy for c in configs))
     grid = LengthGrid.from_lengths(corpus.all_lengths())
     steps_per_epoch = -(-len(corpus.lengths["train"]) // cfg.batch_size)
+    train = list(corpus.lengths["train"])
+    padded = padded_counts(bucket_batches(train, cfg.batch_size, seeds[0], 0), tuple(train), grid)
+    mean_padded = round(sum(n * k for n, k in padded.items()) / sum(padded.values()))
     cals = []
     for name in names:
         on_strategy(name)
@@ -131,6 +134,7 @@ def make_plan(
                 points,
                 point_seconds,
                 sweep_steps=runs * cfg.max_epochs * steps_per_epoch,
+                probe_samples=mean_padded,
             )
         )
         gc.collect()  # the calibrated model, before the next one is built

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from bench.config import TrainConfig
-from bench.data.batching import LengthGrid
+from bench.data.batching import LengthGrid, frame_aligned
 from bench.meter.timing import synchronize
 from bench.model.ser import build_model, prepare_forward
 from bench.plan.fit import LengthFit, fit_lengths
@@ -69,6 +69,12 @@ class Calibration:
     build_s: float  # building the model: part of every run's setup
     wall_s: float  # this calibration, start to end
     seconds_per_point: float | None = None  # training steps timed per length (after scaling)
+    # The run's own ceiling, timed the way a run times it after training (bench/train/worker.py:
+    # one fixed batch, 3 untimed steps, then >= 5), at the length the plan expects the run's
+    # mean padded length to be: what a run's ceiling is compared with to tell how the
+    # machine's speed changed between planning and running (bench/plan/check.py).
+    probe_samples: int | None = None
+    probe_step_s: float | None = None
 
     def to_dict(self) -> dict:
         from dataclasses import asdict
@@ -198,6 +204,7 @@ def calibrate(
     point_seconds: float = 1.0,
     rounds: int = 3,
     sweep_steps: int | None = None,
+    probe_samples: int | None = None,
 ) -> Calibration:
     """Time `spelling` at `points` lengths of `grid` with the run's batch size and precision,
     `point_seconds` of training steps per length, spread over `rounds` passes. `sweep_steps`:
@@ -246,6 +253,15 @@ def calibrate(
     e0, t0 = (energy.read() if energy.read and usable else None), time.perf_counter()
     train_pts = _rounds(usable, step_s, rounds)
     power = None if e0 is None else (energy.read() - e0) / (time.perf_counter() - t0)
+    probe_s = None
+    if probe_samples is not None and memory.fits is not False:
+        probe_samples = frame_aligned(probe_samples)
+        probe = measure_ceiling(
+            stepper,
+            fixed_batch(stepper, bs, probe_samples, n_outputs, cache),
+            min_seconds=min(1.0, share * rounds),
+        )
+        probe_s = probe.seconds / probe.steps
     model.eval()
     with torch.no_grad(), precision.autocast(device):
         eval_pts = _rounds(
@@ -289,5 +305,7 @@ def calibrate(
         build_s=build_s,
         wall_s=time.perf_counter() - t_start,
         seconds_per_point=share * rounds,
+        probe_samples=probe_samples if probe_s is not None else None,
+        probe_step_s=probe_s,
     )
     return result  # the model goes with this frame; make_plan collects it before the next

@@ -101,11 +101,18 @@ def _steady_epochs(r: RunResult) -> tuple[list[float], str]:
     return times, "epoch 1 (the only one, first visits included)"
 
 
-def _machine_speed(r: RunResult, fit: LengthFit | None, batch_size: int) -> float | None:
+def _machine_speed(r: RunResult, cal: dict, batch_size: int) -> float | None:
+    """The run's ceiling step time over the plan's at the same length: the plan's own ceiling
+    probe (timed as the run times its ceiling), moved to the run's length along the fit."""
     c = r.efficiency.ceiling if r.efficiency else None
-    if fit is None or c is None or not c.steps or c.batch_size != batch_size:
+    if not cal.get("train") or c is None or not c.steps or c.batch_size != batch_size:
         return None
+    fit = LengthFit.from_dict(cal["train"])
     calibrated = fit.seconds(c.input_samples)
+    if cal.get("probe_step_s") and cal.get("probe_samples"):
+        at_probe = fit.seconds(cal["probe_samples"])
+        if at_probe > 0:
+            calibrated = cal["probe_step_s"] * calibrated / at_probe
     return (c.seconds / c.steps) / calibrated if calibrated > 0 else None
 
 
@@ -126,11 +133,7 @@ def check_plan(plan: dict, results: Sequence[RunResult]) -> PlanReport:
     ]
     if mismatch:
         return PlanReport((), "; ".join(mismatch))
-    fits = {
-        c["strategy"]: LengthFit.from_dict(c["train"])
-        for c in plan.get("calibrations", [])
-        if c.get("train")
-    }
+    cals = {c["strategy"]: c for c in plan.get("calibrations", [])}
     checks = []
     for s in plan.get("strategies", []):
         name = s["strategy"]
@@ -140,7 +143,7 @@ def check_plan(plan: dict, results: Sequence[RunResult]) -> PlanReport:
             times, which = _steady_epochs(r)
             if times:
                 measured.append(statistics.mean(times))
-            speed = _machine_speed(r, fits.get(name), plan.get("batch_size"))
+            speed = _machine_speed(r, cals.get(name, {}), plan.get("batch_size"))
             if speed is not None:
                 speeds.append(speed)
         checks.append(
