@@ -204,6 +204,14 @@ def test_a_small_sweep_is_calibrated_briefly(one_thread):
     assert len(small.train.points) == 3 and small.train.seconds(24_000) > 0
 
 
+def test_random_init_seeds_build_a_store_each(tmp_path, tiny_config, one_thread):
+    cfg = dataclasses.replace(tiny_config.with_train(max_epochs=1), strategy="partial2+cache")
+    corpus = from_corpus(load_dataset(cfg.data, 0), cfg.train.max_seconds)
+    seeds = [cfg, dataclasses.replace(cfg, seed=1)]
+    plan = make_plan(seeds, corpus, torch.device("cpu"), 2, 0.05, cache_dir=tmp_path)
+    assert plan.strategies[0].cache_builds == 2  # each seed's random prefix is its own store
+
+
 @pytest.fixture
 def one_thread():
     # On the shared 2-core machine, two intra-op threads waiting on each other under load made

@@ -17,6 +17,7 @@ from bench.data.batching import LengthGrid, bucket_batches
 from bench.data.datasets import Corpus
 from bench.errors import BenchError
 from bench.meter.precision import describe_facts, is_emulated, precision_facts
+from bench.model.backbones import PRESETS
 from bench.plan.calibrate import Calibration, calibrate
 from bench.plan.corpus import PlanCorpus
 from bench.plan.disk import DiskRates, probe_disk
@@ -157,7 +158,10 @@ def make_plan(
     store_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     disk = probe_disk(store_dir) if cached else None
     existing = existing_stores(configs, audio, store_dir) if cached and audio is not None else {}
-    builds = _cache_builds(cals, seeds, corpus.cropped["train"] > 0, existing)
+    # Random init draws each seed's frozen prefix anew, and a cropped clip differs by seed: then
+    # seeds share no store.
+    random_init = c0.weights == "random" or c0.model in PRESETS
+    builds = _cache_builds(cals, seeds, corpus.cropped["train"] > 0 or random_init, existing)
     plans = []
     for cal in cals:
         place = None

@@ -248,8 +248,9 @@ def project(
         per_seed,
         "s",
         f"{len(seeds)} seed(s), one run after another in fresh processes (the sweep's launcher): "
-        f"{how}; {builds} cache build(s) (a store is shared by seeds when no training clip is "
-        "cropped, and by strategies with the same frozen prefix)"
+        f"{how}; {builds} cache build(s) (a store is shared by seeds when the weights are "
+        "pretrained and no training clip is cropped, and by strategies with the same frozen "
+        "prefix)"
         if cache_build is not None
         else f"{len(seeds)} seed(s), one run after another in fresh processes (the sweep's "
         f"launcher): {how}",
