@@ -40,16 +40,8 @@ def _main(argv: list[str] | None) -> int:
         return 0
     t0 = time.perf_counter()
     configs, out, _ = configs_from_args(args)
-    lengths, audio = plan_corpus(configs[0], args.msp_like)
-    run_plan(
-        configs,
-        lengths,
-        out,
-        console,
-        args.calibration_points,
-        args.calibration_seconds,
-        audio=audio,
-    )
+    corpus = plan_corpus(configs[0], args.msp_like)
+    run_plan(configs, corpus, out, console, args.calibration_points, args.calibration_seconds)
     console.print(f"(wall {time.perf_counter() - t0:.0f} s)", highlight=False)
     return 0
 

@@ -18,26 +18,26 @@ from bench.plan.corpus import PlanCorpus, from_corpus, msp_like
 from bench.plan.render import print_plan, write_plan
 
 
-def plan_corpus(c0: RunConfig, msp_like_clips: int | None) -> tuple[PlanCorpus, Corpus | None]:
-    """The corpus' lengths after the run's crop, from the audio index (with the corpus itself,
-    for the prefix stores it may already have), or drawn MSP-like (no audio: None)."""
+def plan_corpus(c0: RunConfig, msp_like_clips: int | None) -> Corpus | PlanCorpus:
+    """What to plan over: the run's corpus (from its audio index), or MSP-like durations alone."""
     if msp_like_clips is not None:
-        return msp_like(msp_like_clips, c0.train.max_seconds), None
-    corpus = load_dataset(c0.data, c0.seed)
-    return from_corpus(corpus, c0.train.max_seconds), corpus
+        return msp_like(msp_like_clips, c0.train.max_seconds)
+    return load_dataset(c0.data, c0.seed)
 
 
 def run_plan(
     configs: list[RunConfig],
-    corpus: PlanCorpus,
+    corpus: Corpus | PlanCorpus,
     out: Path,
     console: Console,
     points: int = 5,
     seconds: float = 1.0,
-    audio: Corpus | None = None,
 ) -> Plan:
-    """Calibrate, project, print and write the plan of `configs` into `out` (`audio`: the
-    corpus, where there is one, so that stores already built are not counted again)."""
+    """Calibrate, project, print and write the plan of `configs` into `out`. `corpus`: the
+    corpus itself (its lengths after the run's crop are planned, and the prefix stores already
+    built for it are not counted again), or durations alone (--msp-like: no audio, no stores)."""
+    audio = corpus if isinstance(corpus, Corpus) else None
+    lengths = corpus if audio is None else from_corpus(audio, configs[0].train.max_seconds)
     if points < 1:
         raise BenchError(f"--calibration-points must be >= 1, not {points}")
     if seconds <= 0:
@@ -45,7 +45,7 @@ def run_plan(
     device = pick_device(configs[0].device)
     plan = make_plan(
         configs,
-        corpus,
+        lengths,
         device,
         points,
         seconds,

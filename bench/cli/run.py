@@ -26,7 +26,6 @@ from bench.launch import launch_sweep
 from bench.launch.folder_lock import run_folder_lock
 from bench.launch.options import LaunchOptions, launch_options
 from bench.meter.environment import pick_device
-from bench.plan.corpus import from_corpus
 from bench.report import print_summary, render
 from bench.report.header import different_data
 from bench.report.target import TARGET_CCC_HELP, Target, target_from
@@ -51,16 +50,7 @@ def plan_then_confirm(
     args: argparse.Namespace, configs: list[RunConfig], corpus: Corpus, out: Path, console: Console
 ) -> bool:
     """--plan-first: print and write the plan, then whether to go on (asked on a terminal)."""
-    lengths = from_corpus(corpus, configs[0].train.max_seconds)
-    run_plan(
-        configs,
-        lengths,
-        out,
-        console,
-        args.calibration_points,
-        args.calibration_seconds,
-        audio=corpus,
-    )
+    run_plan(configs, corpus, out, console, args.calibration_points, args.calibration_seconds)
     return confirm(console, args.yes)
 
 
